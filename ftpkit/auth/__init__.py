@@ -1,0 +1,1 @@
+"""Users: the user database, password hashing, the Cred checker, realm and avatar."""

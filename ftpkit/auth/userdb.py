@@ -1,0 +1,124 @@
+"""
+The user database: one SQLite file, shared by the server and ftpkit-admin.
+
+test-case-name: tests.unit.test_userdb
+
+Every method blocks; the server calls them from its thread pool. Each call opens
+its own connection, so a change made by ftpkit-admin is seen by the running
+server on the next lookup, without a restart.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from attrs import frozen
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+
+
+class UserDBError(Exception):
+    """A user database operation that cannot be done (with a message for people)."""
+
+
+def check_username(name: str) -> str:
+    if not _NAME.match(name):
+        raise UserDBError(
+            f"invalid user name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@frozen
+class UserRecord:
+    name: str
+    password_hash: str
+    quota: int | None  # bytes; None is unlimited
+    home: str | None  # None: ROOT/<name>; relative: under ROOT
+    enabled: bool
+
+
+class UserDB:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=10)) as db:
+            with db:  # one transaction
+                yield db
+
+    def create(self) -> None:
+        """Create the file and schema if missing; refuse a newer schema."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise UserDBError(f"{self.path} has schema {version}; this ftpkit knows "
+                                  f"{SCHEMA_VERSION}: upgrade ftpkit")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS users ("
+                " name TEXT PRIMARY KEY,"
+                " password_hash TEXT NOT NULL,"
+                " quota INTEGER,"
+                " home TEXT,"
+                " enabled INTEGER NOT NULL DEFAULT 1,"
+                " created REAL NOT NULL)"
+            )
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.path.chmod(0o600)
+
+    def get(self, name: str) -> UserRecord | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT name, password_hash, quota, home, enabled FROM users WHERE name = ?",
+                (name,),
+            ).fetchone()
+        return None if row is None else UserRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+
+    def list(self) -> list[UserRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT name, password_hash, quota, home, enabled FROM users ORDER BY name"
+            ).fetchall()
+        return [UserRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def add(self, name: str, password_hash: str, quota: int | None, home: str | None) -> None:
+        check_username(name)
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO users (name, password_hash, quota, home, enabled, created)"
+                    " VALUES (?, ?, ?, ?, 1, ?)",
+                    (name, password_hash, quota, home, time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise UserDBError(f"user {name!r} already exists") from None
+
+    def _update(self, name: str, column: str, value: object) -> None:
+        with self._connect() as db:
+            cursor = db.execute(f"UPDATE users SET {column} = ? WHERE name = ?", (value, name))
+        if cursor.rowcount == 0:
+            raise UserDBError(f"no user {name!r}")
+
+    def set_password_hash(self, name: str, password_hash: str) -> None:
+        self._update(name, "password_hash", password_hash)
+
+    def set_quota(self, name: str, quota: int | None) -> None:
+        self._update(name, "quota", quota)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self._update(name, "enabled", int(enabled))
+
+    def remove(self, name: str) -> None:
+        with self._connect() as db:
+            cursor = db.execute("DELETE FROM users WHERE name = ?", (name,))
+        if cursor.rowcount == 0:
+            raise UserDBError(f"no user {name!r}")

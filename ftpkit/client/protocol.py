@@ -1,0 +1,121 @@
+"""
+The client side of a connection: sends requests, matches responses by id.
+
+test-case-name: tests.unit.test_client
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from ftpkit.protocol.framing import FrameReceiver
+from ftpkit.protocol.messages import (
+    PROTOCOL_VERSION,
+    ErrorReply,
+    Hello,
+    MessageError,
+    Request,
+    Success,
+    decode_message,
+    encode_message,
+)
+
+
+class RemoteError(Exception):
+    """The server answered a request with an error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ConnectionClosed(Exception):
+    """The connection ended before the answer came."""
+
+
+class ProtocolError(Exception):
+    """The server sent something this client does not understand."""
+
+
+class ClientProtocol(FrameReceiver):
+    MAX_LENGTH = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hello: Deferred[Hello] = Deferred()
+        self._waiting: dict[int, Deferred[dict[str, Any]]] = {}
+        self._next_id = 1
+        self._closing_error: Exception | None = None
+
+    def call(self, command: str, args: dict[str, Any] | None = None) -> Deferred[dict[str, Any]]:
+        """Send one request; fires with the result dict or fails with L{RemoteError}."""
+        if self._closing_error is not None:
+            raise ConnectionClosed(str(self._closing_error))
+        rid = self._next_id
+        self._next_id += 1
+        d: Deferred[dict[str, Any]] = Deferred()
+        self._waiting[rid] = d
+        self.sendControl(encode_message(Request(rid, command, args or {})))
+        return d
+
+    def controlReceived(self, body: bytes) -> None:
+        try:
+            message = decode_message(body)
+        except MessageError as e:
+            self._fail_connection(ProtocolError(f"bad message from server: {e}"))
+            return
+        match message:
+            case Hello():
+                if message.protocol != PROTOCOL_VERSION:
+                    self._fail_connection(ProtocolError(
+                        f"server speaks protocol {message.protocol}; this client speaks "
+                        f"{PROTOCOL_VERSION}"))
+                elif not self.hello.called:
+                    self.hello.callback(message)
+            case Success(rid, result):
+                self._answer(rid, result)
+            case ErrorReply(None, code, text):
+                # about the connection itself: the server is about to close it
+                self._closing_error = RemoteError(code, text)
+            case ErrorReply(rid, code, text):
+                self._answer(rid, RemoteError(code, text))
+            case _:
+                self._fail_connection(ProtocolError("server sent a request"))
+
+    def _answer(self, rid: int | None, outcome: dict[str, Any] | Exception) -> None:
+        d = self._waiting.pop(rid, None) if rid is not None else None
+        if d is None:
+            self._fail_connection(ProtocolError(f"answer to unknown request {rid}"))
+        elif isinstance(outcome, Exception):
+            d.errback(outcome)
+        else:
+            d.callback(outcome)
+
+    def dataFrameReceived(self, body: bytes) -> None:
+        self._fail_connection(ProtocolError("unexpected data frame"))
+
+    def frameError(self, reason: str) -> None:
+        self._fail_connection(ProtocolError(reason))
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self._fail_connection(ProtocolError(f"frame of {length} bytes is too large"))
+
+    def _fail_connection(self, error: Exception) -> None:
+        self._closing_error = error
+        self.stopFrames()
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        error = self._closing_error or ConnectionClosed("the server closed the connection")
+        if not isinstance(error, RemoteError | ProtocolError | ConnectionClosed):
+            error = ConnectionClosed(str(error))
+        self._closing_error = error
+        if not self.hello.called:
+            self.hello.errback(error)
+        waiting, self._waiting = self._waiting, {}
+        for d in waiting.values():
+            d.errback(error)

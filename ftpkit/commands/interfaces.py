@@ -1,0 +1,71 @@
+"""
+The public interfaces a command is written against.
+
+test-case-name: tests.unit.test_registry
+
+Public API (stable): L{ICommand}, L{ICommandContext}, L{ISessionControl}; with
+L{ftpkit.commands.args.Arg} and L{ftpkit.protocol.errors.CommandError}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class ICommand(Interface):
+    """
+    One command the server understands. Providers are found as plugins (see
+    docs/plugins.md); each is a module-level instance providing both
+    L{twisted.plugin.IPlugin} and L{ICommand}.
+    """
+
+    name = Attribute("str: the name clients call, lower case, [a-z][a-z0-9_-]*")
+    description = Attribute("str: one line, shown by 'ftpkit commands'")
+    requires_login = Attribute("bool: refuse with auth_required before login")
+    arguments = Attribute(
+        "tuple of ftpkit.commands.args.Arg: the arguments the command accepts. The server "
+        "validates a request against them before run() is called."
+    )
+
+    def run(context: ICommandContext, args: dict[str, object]) -> object:
+        """
+        Carry out the command.
+
+        @param context: the session's L{ICommandContext}.
+        @param args: the validated arguments, defaults filled in.
+        @return: a Deferred (or a plain value) firing with a JSON-serialisable dict,
+            the result sent to the client. Raise or fail with
+            L{ftpkit.protocol.errors.CommandError} to answer with an error code;
+            any other exception is answered with C{internal_error} and logged.
+        """
+
+
+class ISessionControl(Interface):
+    """What a command may do to its session (login, logout, quit)."""
+
+    def login(username: str, password: str) -> object:
+        """
+        Authenticate through the portal. Fires with the new avatar, or fails with
+        CommandError(auth_failed) after the failure delay.
+        """
+
+    def logout() -> None:
+        """End the authenticated part of the session; the connection stays open."""
+
+    def closeAfterReply() -> None:
+        """Close the connection once the current reply has been sent."""
+
+
+class ICommandContext(Interface):
+    """Everything a command handler may use. Handlers touch nothing else."""
+
+    avatar = Attribute(
+        "ftpkit.auth.avatar.Avatar or None: the logged-in user (never None for a "
+        "command with requires_login); its storage and quota are reached through it"
+    )
+    session = Attribute("ISessionControl: login, logout and quit")
+    registry = Attribute("ftpkit.commands.registry.CommandRegistry: the server's commands")
+    clock = Attribute("IReactorTime: for delays and timestamps")
+    threads = Attribute("ftpkit.threads.Threads: run blocking work off the reactor thread")
+    log = Attribute("twisted.logger.Logger: the server log")
+    peer = Attribute("str: the client's address, for logs")

@@ -1,0 +1,1 @@
+"""The server: sessions, their factory, configuration and the twistd service."""

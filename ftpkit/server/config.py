@@ -1,0 +1,146 @@
+"""
+Server configuration: defaults, a TOML file, then command-line flags.
+
+test-case-name: tests.unit.test_config
+
+Every key is validated; an unknown key or a bad value stops startup with a
+message naming it. Relative paths in a file are taken from the file's directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from ftpkit.server.policy import SessionPolicy
+from ftpkit.units import parse_size
+
+DEFAULT_LISTEN = "tcp:8021:interface=127.0.0.1"
+
+
+class ConfigError(Exception):
+    pass
+
+
+@frozen
+class ServerConfig:
+    listen: tuple[str, ...] = (DEFAULT_LISTEN,)
+    root: Path = Path("var/homes")
+    users: Path = Path("var/users.sqlite")
+    port_file: Path | None = None
+    threads: int = 8
+    disabled_commands: tuple[str, ...] = ()
+    policy: SessionPolicy = field(factory=SessionPolicy)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ServerConfig:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        try:
+            return cls.from_mapping(data, base=path.parent)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], base: Path = Path(".")) -> ServerConfig:
+        sections = _read_sections(data)
+        server, limits, commands = sections["server"], sections["limits"], sections["commands"]
+        changes: dict[str, Any] = {}
+        policy: dict[str, Any] = {}
+        for key, value in server.items():
+            name = f"server.{key}"
+            if key == "listen":
+                changes["listen"] = tuple(_str_list(name, value, nonempty=True))
+            elif key in ("root", "users", "port_file"):
+                changes[key] = base / _string(name, value)
+            elif key == "threads":
+                changes["threads"] = _int(name, value, minimum=1)
+        for key, value in limits.items():
+            name = f"limits.{key}"
+            if key in ("max_frame", "preauth_max_frame"):
+                policy[key] = _size(name, value, minimum=1024)
+            elif key == "login_failure_delay":
+                policy[key] = _number(name, value, minimum=0)
+            elif key == "max_login_failures":
+                policy[key] = _int(name, value, minimum=1)
+        if "disabled" in commands:
+            changes["disabled_commands"] = tuple(_str_list("commands.disabled",
+                                                           commands["disabled"]))
+        return cls(**changes, policy=SessionPolicy(**policy))
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        return attrs.evolve(self, **changes)
+
+
+_KEYS: dict[str, set[str]] = {
+    "server": {"listen", "root", "users", "port_file", "threads"},
+    "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
+    "commands": {"disabled"},
+}
+
+
+def _read_sections(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    sections: dict[str, dict[str, Any]] = {name: {} for name in _KEYS}
+    for name, table in data.items():
+        if name not in _KEYS:
+            raise ConfigError(f"unknown section [{name}]; known: {', '.join(sorted(_KEYS))}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] must be a table")
+        for key in table:
+            if key not in _KEYS[name]:
+                raise ConfigError(f"unknown key {name}.{key}; known in [{name}]: "
+                                  f"{', '.join(sorted(_KEYS[name]))}")
+        sections[name] = table
+    return sections
+
+
+def _checked(name: str, value: Any, ok: Callable[[Any], bool], want: str) -> Any:
+    if not ok(value):
+        raise ConfigError(f"{name} must be {want}, not {value!r}")
+    return value
+
+
+def _string(name: str, value: Any) -> str:
+    return str(_checked(name, value, lambda v: isinstance(v, str) and v != "",
+                        "a non-empty string"))
+
+
+def _str_list(name: str, value: Any, nonempty: bool = False) -> list[str]:
+    return list(_checked(
+        name, value,
+        lambda v: isinstance(v, list) and all(isinstance(s, str) and s for s in v)
+        and (bool(v) or not nonempty),
+        "a non-empty list of strings" if nonempty else "a list of strings"))
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    return int(_checked(name, value,
+                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+                        f"an integer >= {minimum}"))
+
+
+def _number(name: str, value: Any, minimum: float) -> float:
+    return float(_checked(
+        name, value,
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= minimum,
+        f"a number >= {minimum}"))
+
+
+def _size(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, str):
+        try:
+            size = parse_size(value, allow_unlimited=False)
+        except ValueError as e:
+            raise ConfigError(f"{name}: {e}") from None
+        assert size is not None
+        value = size
+    return _int(name, value, minimum)

@@ -1,0 +1,36 @@
+"""
+The server factory: holds what every session shares.
+
+test-case-name: tests.unit.test_session
+"""
+
+from __future__ import annotations
+
+from attrs import define, field
+from twisted.cred.portal import Portal
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Factory
+
+from ftpkit import __version__
+from ftpkit.commands.registry import CommandRegistry
+from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
+from ftpkit.server.policy import SessionPolicy
+from ftpkit.server.session import ServerSession
+from ftpkit.threads import ThreadRunner
+
+
+@define(eq=False)
+class ServerFactory(Factory):
+    noisy = False  # sessions log their own start and end
+    registry: CommandRegistry
+    portal: Portal
+    clock: IReactorTime
+    threads: ThreadRunner
+    policy: SessionPolicy = field(factory=SessionPolicy)
+    sessions: set[ServerSession] = field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())
+
+    def buildProtocol(self, addr: IAddress | None) -> ServerSession:
+        return ServerSession(self)

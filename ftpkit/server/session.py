@@ -1,0 +1,249 @@
+r"""
+One client connection: decodes requests, runs commands in order, answers.
+
+test-case-name: tests.unit.test_session
+
+State machine (docs/protocol.md, "Session states")::
+
+    connected --login ok--> authenticated --logout--> connected
+        |  \--N failed logins--> closed          |
+        \--quit / bad frame--> closed <----------/
+
+Requests are handled one at a time, in order. While a command runs, frame
+delivery pauses, which also stops reading from the socket: a client cannot queue
+unbounded work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+from twisted.cred.credentials import UsernamePassword
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ftpkit.auth.avatar import Avatar, IAvatar
+from ftpkit.commands.args import validate_args
+from ftpkit.commands.interfaces import ICommandContext, ISessionControl
+from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.protocol.framing import FrameReceiver
+from ftpkit.protocol.messages import (
+    ErrorReply,
+    Message,
+    MessageError,
+    Request,
+    Success,
+    decode_message,
+    encode_message,
+)
+
+if TYPE_CHECKING:
+    from ftpkit.server.factory import ServerFactory
+
+
+@implementer(ICommandContext)
+@frozen
+class CommandContext:
+    avatar: Avatar | None
+    session: ISessionControl
+    registry: Any
+    clock: Any
+    threads: Any
+    log: Logger
+    peer: str
+
+
+@implementer(ISessionControl)
+class ServerSession(FrameReceiver):
+    log = Logger()
+
+    def __init__(self, factory: ServerFactory) -> None:
+        super().__init__()
+        self.factory = factory
+        self.policy = factory.policy
+        self.MAX_LENGTH = self.policy.preauth_max_frame
+        self.avatar: Avatar | None = None
+        self._logout_avatar: Any = None
+        self._failures = 0
+        self._busy = False
+        self._pending: Request | None = None
+        self._close_after_reply = False
+        self.peer = "-"
+
+    # -- connection ---------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
+        self.factory.sessions.add(self)
+        self.log.info("session start peer={peer}", peer=self.peer)
+        self._send(self.factory.hello)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.stopFrames()
+        self.factory.sessions.discard(self)
+        self._end_login()
+        self.log.info("session end peer={peer}", peer=self.peer)
+
+    def _send(self, message: Message) -> None:
+        self.sendControl(encode_message(message))
+
+    def _fatal(self, code: ErrorCode, message: str) -> None:
+        self.log.warn("closing peer={peer}: {code} {message}", peer=self.peer, code=code.value,
+                      message=message)
+        self._send(ErrorReply(None, code, message))
+        self.stopFrames()
+        self.transport.loseConnection()
+
+    # -- frames -------------------------------------------------------------
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self._fatal(ErrorCode.FRAME_TOO_LARGE,
+                    f"frame of {length} bytes exceeds the limit of {self.MAX_LENGTH} bytes")
+
+    def frameError(self, reason: str) -> None:
+        self._fatal(ErrorCode.BAD_FRAME, reason)
+
+    def dataFrameReceived(self, body: bytes) -> None:
+        self._fatal(ErrorCode.BAD_FRAME, "data frame outside a transfer")
+
+    def controlReceived(self, body: bytes) -> None:
+        try:
+            message = decode_message(body)
+        except MessageError as e:
+            self._fatal(ErrorCode.BAD_FRAME, str(e))
+            return
+        if not isinstance(message, Request):
+            self._fatal(ErrorCode.BAD_FRAME, "a client may only send requests")
+            return
+        if self._busy:
+            self._pending = message
+            self.pauseFrames()
+            return
+        self._dispatch(message)
+
+    # -- commands -----------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> None:
+        self._busy = True
+        started = self.factory.clock.seconds()
+        d = maybeDeferred(self._run, request)
+        d.addCallbacks(
+            lambda result: self._reply(request, started, Success(request.id, result)),
+            lambda failure: self._reply(request, started, self._error_for(request, failure)),
+        )
+
+    def _run(self, request: Request) -> Deferred[Any] | Any:
+        command = self.factory.registry.get(request.command)
+        if command is None:
+            raise CommandError(ErrorCode.UNKNOWN_COMMAND, f"no command {request.command!r}")
+        if command.requires_login and self.avatar is None:
+            raise CommandError(ErrorCode.AUTH_REQUIRED, f"{request.command!r} needs a login")
+        args = validate_args(command.arguments, request.args)
+        d = maybeDeferred(command.run, self._context(), args)
+        return d.addCallback(self._check_result, request.command)
+
+    @staticmethod
+    def _check_result(result: Any, command: str) -> dict[str, Any]:
+        if result is None:
+            return {}
+        if not isinstance(result, dict):
+            raise TypeError(f"command {command!r} returned {type(result).__name__}, not a dict")
+        encode_message(Success(0, result))  # fail here, not half-way through a reply
+        return result
+
+    def _context(self) -> CommandContext:
+        f = self.factory
+        return CommandContext(self.avatar, self, f.registry, f.clock, f.threads, self.log,
+                              self.peer)
+
+    def _error_for(self, request: Request, failure: Failure) -> ErrorReply:
+        error = failure.value
+        if isinstance(error, CommandError):
+            return ErrorReply(request.id, error.code, error.message)
+        self.log.failure("command {command} failed user={user} peer={peer}", failure,
+                         command=request.command, user=self._user, peer=self.peer)
+        return ErrorReply(request.id, ErrorCode.INTERNAL_ERROR,
+                          "the server failed to carry out the command; see its log")
+
+    def _reply(self, request: Request, started: float, reply: Success | ErrorReply) -> None:
+        outcome = "ok" if isinstance(reply, Success) else reply.code
+        self.log.info(
+            "command {command} id={id} user={user} peer={peer} -> {outcome} ({ms:.1f} ms)",
+            command=request.command, id=request.id, user=self._user, peer=self.peer,
+            outcome=outcome, ms=(self.factory.clock.seconds() - started) * 1000,
+        )
+        if self.framesStopped and not self._close_after_reply:
+            return  # the connection is already going away
+        self._send(reply)
+        self._busy = False
+        if self._close_after_reply:
+            self.stopFrames()
+            self.transport.loseConnection()
+            return
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._dispatch(pending)
+        else:
+            self.resumeFrames()
+
+    @property
+    def _user(self) -> str:
+        return self.avatar.name if self.avatar is not None else "-"
+
+    # -- ISessionControl ----------------------------------------------------
+
+    def login(self, username: str, password: str) -> Deferred[Avatar]:
+        if self.avatar is not None:
+            raise CommandError(ErrorCode.ALREADY_AUTHENTICATED,
+                               f"already logged in as {self.avatar.name!r}; log out first")
+        credentials = UsernamePassword(username.encode(), password.encode())
+        d: Deferred[tuple[Any, Avatar, Any]] = self.factory.portal.login(
+            credentials, None, IAvatar)
+        return d.addCallbacks(self._logged_in, self._login_failed, errbackArgs=(username,))
+
+    def _logged_in(self, result: tuple[Any, Avatar, Any]) -> Avatar:
+        _, avatar, logout = result
+        if self.framesStopped:  # the client left while we checked
+            logout()
+            raise CommandError(ErrorCode.AUTH_FAILED, "connection closed")
+        self.avatar, self._logout_avatar = avatar, logout
+        self._failures = 0
+        self.MAX_LENGTH = self.policy.max_frame
+        self.log.info("login ok user={user} peer={peer}", user=avatar.name, peer=self.peer)
+        return avatar
+
+    def _login_failed(self, failure: Failure, username: str) -> Deferred[Avatar]:
+        if not failure.check(UnauthorizedLogin):
+            failure.raiseException()  # internal_error, logged
+        self._failures += 1
+        last = self._failures >= self.policy.max_login_failures
+        self.log.info("login failed user={user!r} peer={peer} attempt={n}", user=username,
+                      peer=self.peer, n=self._failures)
+        message = "wrong user name or password"
+        if last:
+            message += "; too many failed attempts, closing the connection"
+            self._close_after_reply = True
+
+        def refuse() -> Avatar:
+            raise CommandError(ErrorCode.AUTH_FAILED, message)
+
+        return deferLater(self.factory.clock, self.policy.login_failure_delay, refuse)
+
+    def logout(self) -> None:
+        self._end_login()
+        self.MAX_LENGTH = self.policy.preauth_max_frame
+
+    def _end_login(self) -> None:
+        logout, self._logout_avatar = self._logout_avatar, None
+        self.avatar = None
+        if logout is not None:
+            logout()
+
+    def closeAfterReply(self) -> None:
+        self._close_after_reply = True

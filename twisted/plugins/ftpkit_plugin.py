@@ -1,0 +1,6 @@
+# The twistd plugin. Keep this import-light: twistd imports every plugin to list them.
+from twisted.application.service import ServiceMaker
+
+ftpkit = ServiceMaker(
+    "ftpkit", "ftpkit.server.tap", "A multi-user file server (framed protocol, quotas)", "ftpkit"
+)
