@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*\Z", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([KMGT])(?:I?B)?|B)?\s*\Z", re.IGNORECASE | re.ASCII)
 
 
 def parse_size(text: str, allow_unlimited: bool = True) -> int | None:
@@ -25,8 +25,9 @@ def parse_size(text: str, allow_unlimited: bool = True) -> int | None:
             f"invalid size {text!r}: use bytes or a number with K, M, G or T "
             "(powers of 1024)" + (", or 'unlimited'" if allow_unlimited else "")
         )
-    value = float(m.group(1)) * _UNITS[m.group(2).upper()]
-    if not m.group(2) and "." in m.group(1):
+    unit = (m.group(2) or "").upper()
+    value = float(m.group(1)) * _UNITS[unit]
+    if not unit and "." in m.group(1):
         raise ValueError(f"invalid size {text!r}: a plain byte count must be whole")
     return int(value)
 

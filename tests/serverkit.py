@@ -5,12 +5,15 @@ cheap hasher, a temporary user database), and a fired-Deferred reader.
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 from typing import Any
 
 from twisted.cred.portal import Portal
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from ftpkit.auth.checker import UserDBChecker
@@ -18,8 +21,10 @@ from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB
 from ftpkit.commands.registry import CommandRegistry
+from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.policy import SessionPolicy
+from ftpkit.server.session import ServerSession
 from ftpkit.threads import InlineThreads
 
 HASHER = PasswordHasher.cheap()
@@ -43,6 +48,68 @@ def make_factory(tmp: Path, registry: CommandRegistry | None = None,
     portal = Portal(Realm(users, root, threads), [UserDBChecker(users, HASHER, threads)])
     return ServerFactory(registry or CommandRegistry.from_plugins(), portal, clock or Clock(),
                          threads, policy or SessionPolicy())
+
+
+class Wire:
+    """A session on a StringTransport; sends requests and reads what came back."""
+
+    def __init__(self, tmp: Path, factory: ServerFactory | None = None, **kw: Any) -> None:
+        self.clock = kw.setdefault("clock", Clock())
+        self.factory = factory or make_factory(tmp, **kw)
+        self.session: ServerSession = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        self.session.makeConnection(self.transport)
+        self._read = 0
+        self._next_id = 1
+
+    def send_raw(self, data: bytes) -> None:
+        self.session.dataReceived(data)
+
+    def request(self, command: str, **args: Any) -> int:
+        rid = self._next_id
+        self._next_id += 1
+        body = json.dumps({"type": "request", "id": rid, "command": command, "args": args})
+        self.send_raw(encode_frame(FrameKind.CONTROL, body.encode()))
+        return rid
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Control messages written since the last call."""
+        data = self.transport.value()[self._read:]
+        self._read += len(data)
+        out = []
+        while data:
+            (length,) = struct.unpack(">I", data[:4])
+            assert data[4] == FrameKind.CONTROL
+            out.append(json.loads(data[5:4 + length]))
+            data = data[4 + length:]
+        return out
+
+    def another(self, tmp: Path) -> Wire:
+        """A second connection to the same server."""
+        return Wire(tmp, factory=self.factory)
+
+    def login(self, user: str = "alice", password: str = "alice-pw") -> dict[str, Any]:
+        self.request("login", user=user, password=password)
+        (reply,) = self.messages()
+        return reply
+
+    def ask(self, command: str, **args: Any) -> dict[str, Any]:
+        """One request and its one answer (for commands that answer at once)."""
+        self.request(command, **args)
+        (reply,) = self.messages()
+        return reply
+
+    def ok(self, command: str, **args: Any) -> dict[str, Any]:
+        reply = self.ask(command, **args)
+        assert reply["type"] == "ok", reply
+        result: dict[str, Any] = reply["result"]
+        return result
+
+    def error(self, command: str, **args: Any) -> str:
+        reply = self.ask(command, **args)
+        assert reply["type"] == "error", reply
+        code: str = reply["code"]
+        return code
 
 
 def result_of(d: Deferred[Any]) -> Any:

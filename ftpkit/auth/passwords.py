@@ -9,6 +9,7 @@ thread, never from the reactor thread.
 
 from __future__ import annotations
 
+import secrets
 from functools import cached_property
 
 import argon2
@@ -31,10 +32,11 @@ class PasswordHasher:
     def verify(self, stored_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(stored_hash, password)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError,
+                UnicodeEncodeError):  # a stored hash that is not even ASCII
             return False
 
     @cached_property
     def dummy_hash(self) -> str:
         """A hash no password matches, verified for unknown users so they take as long."""
-        return self._hasher.hash("not a password: " + __name__)
+        return self._hasher.hash(secrets.token_urlsafe(32))  # a password nobody knows

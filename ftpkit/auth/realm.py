@@ -16,7 +16,10 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ftpkit.auth.avatar import Avatar, IAvatar
-from ftpkit.auth.userdb import UserDB
+from ftpkit.auth.userdb import UserDB, UserRecord
+from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.storage.local import LocalStorage
+from ftpkit.storage.quota import QuotaBook
 from ftpkit.threads import ThreadRunner
 
 
@@ -25,33 +28,51 @@ class Realm:
     """
     Hands each user an avatar bound to their home: C{ROOT/<name>} unless the user
     database names another (relative paths are taken under C{ROOT}). The home is
-    created, mode 0700, on first login.
+    created, mode 0700, on first login. All of a user's sessions share one quota
+    account, scanned when the first of them starts.
     """
 
     log = Logger()
 
-    def __init__(self, users: UserDB, root: Path, threads: ThreadRunner) -> None:
+    def __init__(self, users: UserDB, root: Path, threads: ThreadRunner,
+                 quotas: QuotaBook | None = None) -> None:
         self._users = users
         self._root = root
         self._threads = threads
+        self.quotas = quotas if quotas is not None else QuotaBook()
 
     def requestAvatar(self, avatarId: Any, mind: object, *interfaces: Any) -> Deferred[Any]:
         if IAvatar not in interfaces:
             raise NotImplementedError("ftpkit's realm only provides IAvatar")
-        d = self._threads.run(self._load, avatarId)
-        d.addCallback(lambda avatar: (IAvatar, avatar, avatar.logout))
-        return d
+        return Deferred.fromCoroutine(self._login(avatarId))
+
+    async def _login(self, name: str) -> tuple[Any, Avatar, Any]:
+        record, home = await self._threads.run(self._prepare, name)
+        storage = LocalStorage(home, self._threads)
+        account = await self.quotas.open(record.name, record.quota, record.rescan,
+                                         storage.usage)
+        avatar = Avatar(record.name, home, storage, account, refresh=self._refresh,
+                        on_logout=self._logged_out)
+        return IAvatar, avatar, avatar.logout
 
     def home_of(self, name: str, home: str | None) -> Path:
         return self._root / (home if home is not None else name)
 
-    def _load(self, name: str) -> Avatar:
+    def _prepare(self, name: str) -> tuple[UserRecord, Path]:
         record = self._users.get(name)
         if record is None:  # removed between the check and now
             raise UnauthorizedLogin("wrong user name or password")
         home = self.home_of(record.name, record.home)
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return Avatar(record.name, home.resolve(), record.quota, on_logout=self._logged_out)
+        return record, home.resolve()
+
+    async def _refresh(self, avatar: Avatar) -> None:
+        record = await self._threads.run(self._users.get, avatar.name)
+        if record is None or not record.enabled:
+            raise CommandError(ErrorCode.PERMISSION_DENIED, "this account has been disabled")
+        await self.quotas.refresh(avatar.quota, record.quota, record.rescan,
+                                  avatar.storage.usage)
 
     def _logged_out(self, avatar: Avatar) -> None:
+        self.quotas.close(avatar.quota)
         self.log.info("logout user={user}", user=avatar.name)

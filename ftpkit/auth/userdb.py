@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from attrs import frozen
 
@@ -43,6 +44,14 @@ class UserRecord:
     quota: int | None  # bytes; None is unlimited
     home: str | None  # None: ROOT/<name>; relative: under ROOT
     enabled: bool
+    rescan: int = 0  # bumped by "ftpkit-admin rescan": the server rescans usage
+
+
+_COLUMNS = "name, password_hash, quota, home, enabled, rescan"
+
+
+def _record(row: tuple[Any, ...]) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
 
 
 class UserDB:
@@ -70,6 +79,7 @@ class UserDB:
                 " quota INTEGER,"
                 " home TEXT,"
                 " enabled INTEGER NOT NULL DEFAULT 1,"
+                " rescan INTEGER NOT NULL DEFAULT 0,"
                 " created REAL NOT NULL)"
             )
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -78,17 +88,14 @@ class UserDB:
     def get(self, name: str) -> UserRecord | None:
         with self._connect() as db:
             row = db.execute(
-                "SELECT name, password_hash, quota, home, enabled FROM users WHERE name = ?",
-                (name,),
+                f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)
             ).fetchone()
-        return None if row is None else UserRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+        return None if row is None else _record(row)
 
     def list(self) -> list[UserRecord]:
         with self._connect() as db:
-            rows = db.execute(
-                "SELECT name, password_hash, quota, home, enabled FROM users ORDER BY name"
-            ).fetchall()
-        return [UserRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+            rows = db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY name").fetchall()
+        return [_record(r) for r in rows]
 
     def add(self, name: str, password_hash: str, quota: int | None, home: str | None) -> None:
         check_username(name)
@@ -116,6 +123,12 @@ class UserDB:
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._update(name, "enabled", int(enabled))
+
+    def request_rescan(self, name: str) -> None:
+        with self._connect() as db:
+            cursor = db.execute("UPDATE users SET rescan = rescan + 1 WHERE name = ?", (name,))
+        if cursor.rowcount == 0:
+            raise UserDBError(f"no user {name!r}")
 
     def remove(self, name: str) -> None:
         with self._connect() as db:

@@ -8,6 +8,7 @@ test-case-name: tests.unit.test_admin
     ftpkit-admin [--users DB] set-quota NAME SIZE
     ftpkit-admin [--users DB] enable|disable NAME
     ftpkit-admin [--users DB] remove NAME
+    ftpkit-admin [--users DB] rescan NAME
     ftpkit-admin [--users DB] list
 
 Passwords are read from a prompt, or from standard input when it is not a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,8 +52,12 @@ class AdminError(Exception):
 
 def read_password(io: AdminIO, name: str) -> str:
     if io.stdin.isatty():
-        first = io.ask(f"New password for {name}: ")
-        if io.ask("Again: ") != first:
+        try:
+            first = io.ask(f"New password for {name}: ")
+            again = io.ask("Again: ")
+        except (EOFError, KeyboardInterrupt):
+            raise AdminError("no password given") from None
+        if again != first:
             raise AdminError("the passwords differ")
     else:
         first = io.stdin.readline().rstrip("\r\n")
@@ -67,8 +73,15 @@ def _size(text: str) -> int | None:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def check_home(home: str | None) -> None:
+    """A relative home lives under the server's root: it may not climb out with '..'."""
+    if home is not None and not os.path.isabs(home) and ".." in Path(home).parts:
+        raise AdminError(f"--home {home!r}: a relative home may not contain '..'")
+
+
 def cmd_add(db: UserDB, opts: argparse.Namespace, io: AdminIO) -> None:
     check_username(opts.name)
+    check_home(opts.home)
     if db.get(opts.name) is not None:
         raise AdminError(f"user {opts.name!r} already exists")
     password = read_password(io, opts.name)
@@ -96,6 +109,12 @@ def cmd_enable(db: UserDB, opts: argparse.Namespace, io: AdminIO) -> None:
 def cmd_remove(db: UserDB, opts: argparse.Namespace, io: AdminIO) -> None:
     db.remove(opts.name)
     print(f"removed {opts.name} (their home directory is left in place)", file=io.stdout)
+
+
+def cmd_rescan(db: UserDB, opts: argparse.Namespace, io: AdminIO) -> None:
+    db.request_rescan(opts.name)
+    print(f"{opts.name}'s usage will be recounted by the server at their next write or "
+          "quota check", file=io.stdout)
 
 
 def cmd_list(db: UserDB, opts: argparse.Namespace, io: AdminIO) -> None:
@@ -139,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", help="remove a user (their files stay)")
     p.add_argument("name")
     p.set_defaults(action=cmd_remove)
+    p = sub.add_parser("rescan", help="have the server recount a user's usage (after changes "
+                                      "made outside ftpkit)")
+    p.add_argument("name")
+    p.set_defaults(action=cmd_rescan)
     p = sub.add_parser("list", help="list the users")
     p.set_defaults(action=cmd_list)
     return parser
@@ -156,6 +179,9 @@ def run(argv: Sequence[str], io: AdminIO, env: dict[str, str] | None = None) -> 
         opts.action(db, opts, io)
     except (AdminError, UserDBError) as e:
         print(f"ftpkit-admin: {e}", file=io.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as e:  # not a database, a directory, no permission...
+        print(f"ftpkit-admin: {db.path}: {e}", file=io.stderr)
         return 1
     return 0
 

@@ -5,14 +5,17 @@ test-case-name: tests.unit.test_client
 
     client = await Client.connect(reactor, "tcp:127.0.0.1:8021")
     await client.login("alice", "secret")
-    print(await client.commands())
+    async for entry in client.ls_all("/"):
+        print(entry["name"])
     await client.quit()
 
-Every method returns a Deferred. No globals: the reactor is passed in.
+Every method returns a Deferred (or, for ls_all, an async iterator). No globals:
+the reactor is passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -21,6 +24,8 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 
 from ftpkit.client.protocol import ClientProtocol
 from ftpkit.protocol.messages import CommandInfo, Hello
+
+Result = dict[str, Any]
 
 
 class Client:
@@ -45,21 +50,69 @@ class Client:
     def command_info(self, name: str) -> CommandInfo | None:
         return next((c for c in self.hello.commands if c.name == name), None)
 
-    def call(self, command: str, **args: Any) -> Deferred[dict[str, Any]]:
+    def call(self, command: str, **args: Any) -> Deferred[Result]:
         """Call any command by name; fires with its result dict."""
         return self.protocol.call(command, args)
 
-    def login(self, user: str, password: str) -> Deferred[dict[str, Any]]:
+    # -- session ------------------------------------------------------------
+
+    def login(self, user: str, password: str) -> Deferred[Result]:
         return self.call("login", user=user, password=password)
 
-    def logout(self) -> Deferred[dict[str, Any]]:
+    def logout(self) -> Deferred[Result]:
         return self.call("logout")
 
-    def commands(self) -> Deferred[list[dict[str, Any]]]:
+    def quit(self) -> Deferred[Result]:
+        return self.call("quit")
+
+    def commands(self) -> Deferred[list[Result]]:
         return self.call("commands").addCallback(lambda r: r["commands"])
 
-    def quit(self) -> Deferred[dict[str, Any]]:
-        return self.call("quit")
+    # -- files --------------------------------------------------------------
+
+    def pwd(self) -> Deferred[str]:
+        return self.call("pwd").addCallback(lambda r: r["path"])
+
+    def cd(self, path: str) -> Deferred[str]:
+        return self.call("cd", path=path).addCallback(lambda r: r["path"])
+
+    def ls(self, path: str = ".", after: str | None = None, limit: int = 1000
+           ) -> Deferred[Result]:
+        """One page: {"path", "entries", "more"}."""
+        args: dict[str, Any] = {"path": path, "limit": limit}
+        if after is not None:
+            args["after"] = after
+        return self.call("ls", **args)
+
+    async def ls_all(self, path: str = ".", page: int = 1000) -> AsyncIterator[Result]:
+        """Every entry of a listing, fetched a page at a time."""
+        after = None
+        while True:
+            result = await self.ls(path, after, page)
+            for entry in result["entries"]:
+                yield entry
+            if not result["more"] or not result["entries"]:
+                return
+            after = result["entries"][-1]["name"]
+
+    def stat(self, path: str) -> Deferred[Result]:
+        return self.call("stat", path=path)
+
+    def mkdir(self, path: str, parents: bool = False) -> Deferred[Result]:
+        return self.call("mkdir", path=path, parents=parents)
+
+    def rmdir(self, path: str) -> Deferred[Result]:
+        return self.call("rmdir", path=path)
+
+    def rm(self, path: str) -> Deferred[Result]:
+        return self.call("rm", path=path)
+
+    def mv(self, src: str, dst: str) -> Deferred[Result]:
+        return self.call("mv", src=src, dst=dst)
+
+    def quota(self) -> Deferred[Result]:
+        """{"used", "limit", "free", "files"}; limit and free are None if unlimited."""
+        return self.call("quota")
 
     def close(self) -> None:
         self.protocol.transport.loseConnection()

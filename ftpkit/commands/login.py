@@ -13,7 +13,7 @@ from ftpkit.commands.interfaces import ICommandContext
 
 
 def _describe(avatar: Avatar) -> dict[str, Any]:
-    return {"user": avatar.name, "quota": avatar.quota}
+    return {"user": avatar.name, "cwd": avatar.cwd, **avatar.quota.report()}
 
 
 class Login(Command):

@@ -1,9 +1,22 @@
 """The built-in commands, published as plugins like any third-party command."""
 
-from ftpkit.commands.listing import Commands
+from ftpkit.commands.catalog import Commands
 from ftpkit.commands.login import Login, Logout, Quit
+from ftpkit.commands.ls import Ls, Stat
+from ftpkit.commands.navigate import Cd, Pwd
+from ftpkit.commands.organise import Mkdir, Mv, Rm, Rmdir
+from ftpkit.commands.quota import Quota
 
 login = Login()
 logout = Logout()
 quit = Quit()
 commands = Commands()
+pwd = Pwd()
+cd = Cd()
+ls = Ls()
+stat = Stat()
+mkdir = Mkdir()
+rmdir = Rmdir()
+rm = Rm()
+mv = Mv()
+quota = Quota()

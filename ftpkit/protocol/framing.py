@@ -112,7 +112,7 @@ class FrameReceiver(Int32StringReceiver):
         """Stop delivering frames, and stop reading from the transport."""
         if not self._framesPaused:
             self._framesPaused = True
-            if self.transport is not None:
+            if self.transport is not None and not self._stopped:
                 self.transport.pauseProducing()
 
     def resumeFrames(self) -> None:

@@ -10,6 +10,8 @@ right type. Unknown fields are ignored so that later versions may add fields.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -114,6 +116,30 @@ def _reject_constant(name: str) -> None:
     raise MessageError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: Infinity by another name
+        raise MessageError(f"{text} is out of range")
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_surrogates(obj: Any) -> None:
+    """Refuse lone surrogates (from escapes like \\ud800): not text, and not encodable."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            raise MessageError("control frame holds a lone surrogate escape")
+
+
 def decode_message(body: bytes) -> Message:
     """Parse one control frame body, or raise L{MessageError} saying why not."""
     try:
@@ -121,11 +147,13 @@ def decode_message(body: bytes) -> Message:
     except UnicodeDecodeError as e:
         raise MessageError(f"control frame is not UTF-8: {e.reason} at byte {e.start}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as e:
         if isinstance(e, MessageError):
             raise
         raise MessageError(f"control frame is not JSON: {e}") from None
+    if "\\u" in text:  # only an escape can make a surrogate
+        _reject_surrogates(obj)
     if not isinstance(obj, dict):
         raise MessageError("a control message must be a JSON object")
     kind = obj.get("type")
@@ -189,6 +217,8 @@ def _decode_hello(obj: JSONDict) -> Hello:
     for c in _get(obj, "commands", list, "hello"):
         if not isinstance(c, dict):
             raise MessageError("hello: each command must be an object")
+        if not isinstance(c.get("args", []), list):
+            raise MessageError("hello: a command's 'args' must be a list")
         args = tuple(
             ArgInfo(
                 _get(a, "name", str, "argument"),

@@ -9,6 +9,7 @@ message naming it. Relative paths in a file are taken from the file's directory.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,6 +44,8 @@ class ServerConfig:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as e:
             raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not UTF-8: {e.reason} at byte {e.start}") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
         try:
@@ -75,7 +78,13 @@ class ServerConfig:
         if "disabled" in commands:
             changes["disabled_commands"] = tuple(_str_list("commands.disabled",
                                                            commands["disabled"]))
-        return cls(**changes, policy=SessionPolicy(**policy))
+        if "max_frame" in policy and "preauth_max_frame" not in policy:
+            policy["preauth_max_frame"] = min(policy["max_frame"],
+                                              SessionPolicy().preauth_max_frame)
+        session = SessionPolicy(**policy)
+        if session.preauth_max_frame > session.max_frame:
+            raise ConfigError("limits.preauth_max_frame may not exceed limits.max_frame")
+        return cls(**changes, policy=session)
 
     def replace(self, **changes: Any) -> ServerConfig:
         return attrs.evolve(self, **changes)
@@ -131,8 +140,9 @@ def _int(name: str, value: Any, minimum: int) -> int:
 def _number(name: str, value: Any, minimum: float) -> float:
     return float(_checked(
         name, value,
-        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= minimum,
-        f"a number >= {minimum}"))
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        and v >= minimum,
+        f"a finite number >= {minimum}"))
 
 
 def _size(name: str, value: Any, minimum: int) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
-from ftpkit.cli.client import parse_call_args
+from ftpkit.cli.actions import parse_call_args
 from ftpkit.cli.exits import UsageError
 from ftpkit.client.api import Client
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, ProtocolError, RemoteError
@@ -37,7 +37,8 @@ class Pair:
 def test_login_and_list_commands(tmp_path: Path) -> None:
     pair = Pair(tmp_path)
     assert pair.client.command_info("login") is not None
-    assert pair.run(pair.client.login("alice", "alice-pw")) == {"user": "alice", "quota": None}
+    assert pair.run(pair.client.login("alice", "alice-pw")) == {
+        "user": "alice", "cwd": "/", "used": 0, "limit": None, "free": None, "files": 0}
     names = [c["name"] for c in pair.run(pair.client.commands())]
     assert names == sorted(names) and "commands" in names
 
