@@ -18,6 +18,7 @@ from zope.interface import implementer
 from ftpkit.auth.avatar import Avatar, IAvatar
 from ftpkit.auth.userdb import UserDB, UserRecord
 from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.storage.listing import ListingCache
 from ftpkit.storage.local import LocalStorage
 from ftpkit.storage.quota import QuotaBook
 from ftpkit.threads import ThreadRunner
@@ -35,11 +36,13 @@ class Realm:
     log = Logger()
 
     def __init__(self, users: UserDB, root: Path, threads: ThreadRunner,
-                 quotas: QuotaBook | None = None) -> None:
+                 quotas: QuotaBook | None = None, listings: ListingCache | None = None
+                 ) -> None:
         self._users = users
         self._root = root
         self._threads = threads
         self.quotas = quotas if quotas is not None else QuotaBook()
+        self._listings = listings if listings is not None else ListingCache()
 
     def requestAvatar(self, avatarId: Any, mind: object, *interfaces: Any) -> Deferred[Any]:
         if IAvatar not in interfaces:
@@ -48,7 +51,7 @@ class Realm:
 
     async def _login(self, name: str) -> tuple[Any, Avatar, Any]:
         record, home = await self._threads.run(self._prepare, name)
-        storage = LocalStorage(home, self._threads)
+        storage = LocalStorage(home, self._threads, self._listings)
         account = await self.quotas.open(record.name, record.quota, record.rescan,
                                          storage.usage)
         avatar = Avatar(record.name, home, storage, account, refresh=self._refresh,

@@ -55,7 +55,7 @@ async def pwd(inv: Invocation, client: Client, opts: argparse.Namespace) -> int:
 
 async def cd(inv: Invocation, client: Client, opts: argparse.Namespace) -> int:
     path = await client.cd(opts.path)
-    if not inv.interactive:
+    if not getattr(opts, "in_shell", False):  # one-shot: say where that would be
         inv.print(path)
     return exits.OK
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 HISTORY = Path("~/.ftpkit_history")
 _NOT_HERE = {"shell"}
+_SESSION = {"login", "logout", "quit"}  # the shell's own session: not for calling
 _LEAVE = {"exit", "quit", "bye"}
 
 
@@ -88,10 +89,10 @@ async def _one(inv: Invocation, client: Client, parser: argparse.ArgumentParser,
             return exits.OK
         if words[0] in helps and words[0] not in _NOT_HERE:
             opts = parser.parse_args(words)
-            opts.logged_in_as = user
+            opts.logged_in_as, opts.in_shell = user, True
             action: actions.Action = opts.action
             return await action(inv, client, opts)
-        if client.command_info(words[0]) is not None:
+        if client.command_info(words[0]) is not None and words[0] not in _SESSION:
             opts = argparse.Namespace(name=words[0], pairs=words[1:])
             return await actions.call(inv, client, opts)
         raise UsageError(f"unknown command {words[0]!r}; try 'help'")
@@ -108,7 +109,7 @@ def _help(inv: Invocation, client: Client, helps: dict[str, str]) -> None:
             inv.print(f"  {name:<9} {text}")
     inv.print("  help      this list")
     inv.print("  exit      leave (also quit, or end of input)")
-    extra = [c for c in client.hello.commands if c.name not in helps]
+    extra = [c for c in client.hello.commands if c.name not in helps and c.name not in _SESSION]
     if extra:
         inv.print("Other server commands (NAME key=value ...):")
         for c in extra:

@@ -26,7 +26,6 @@ the injected thread runner.
 from __future__ import annotations
 
 import errno
-import heapq
 import os
 import stat
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from zope.interface import implementer
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import paths
 from ftpkit.storage.interfaces import Entry, EntryType, IStorage, Page
+from ftpkit.storage.listing import ListingCache
 from ftpkit.threads import ThreadRunner
 
 _HOME_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -138,12 +138,6 @@ def _entry(name: str, st: os.stat_result) -> Entry:
     return Entry(name, kind, st.st_size if kind == "file" else 0, st.st_mtime)
 
 
-def _names_after(scan: Iterator[os.DirEntry[str]], after: str | None) -> Iterator[str]:
-    for item in scan:
-        if (after is None or item.name > after) and paths.is_valid_name(item.name):
-            yield item.name
-
-
 def _resolve_home(home: Path) -> Path:
     return Path(home).resolve()
 
@@ -155,6 +149,7 @@ class LocalStorage:
 
     home: Path = field(converter=_resolve_home)
     _threads: ThreadRunner
+    _listings: ListingCache = field(factory=ListingCache)
 
     # -- IStorage: each runs its blocking twin below through the thread runner --
 
@@ -237,13 +232,15 @@ class LocalStorage:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         with self._dir(paths.split(vpath)) as fd:
-            with os.scandir(fd) as scan:  # O(n) time, O(limit) memory per page
-                names = heapq.nsmallest(limit + 1, _names_after(scan, after))
-            entries = []
-            for name in names[:limit]:
-                with suppress(FileNotFoundError):  # removed since the scan
-                    entries.append(_entry(name, _lstat(name, fd)))
-        return entries, len(names) > limit
+            while True:
+                names, more = self._listings.page(fd, after, limit)
+                entries = []
+                for name in names:
+                    with suppress(FileNotFoundError):  # removed since the scan
+                        entries.append(_entry(name, _lstat(name, fd)))
+                if entries or not more:  # never an empty page that says "more"
+                    return entries, more
+                after = names[-1]
 
     def _mkdir(self, vpath: str, parents: bool) -> None:
         parts = paths.split(vpath)
