@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftpkit.cli import exits
 from ftpkit.cli.exits import UsageError
+from ftpkit.cli.progress import ProgressBar, Stopwatch, summary
 from ftpkit.client.api import Client
 from ftpkit.protocol.messages import CommandInfo
-from ftpkit.units import format_size
+from ftpkit.units import format_size, parse_size
 
 if TYPE_CHECKING:
     from ftpkit.cli.client import Invocation
@@ -117,6 +120,79 @@ async def quota(inv: Invocation, client: Client, opts: argparse.Namespace) -> in
     return exits.OK
 
 
+def _rate(opts: argparse.Namespace) -> float | None:
+    if opts.limit_rate is None:
+        return None
+    try:
+        rate = parse_size(opts.limit_rate, allow_unlimited=False)
+    except ValueError as e:
+        raise UsageError(f"--limit-rate: {e}") from None
+    if not rate:
+        raise UsageError("--limit-rate must be more than 0")
+    return float(rate)
+
+
+def _bar(inv: Invocation, opts: argparse.Namespace, label: str) -> ProgressBar:
+    return ProgressBar(label, inv.stderr, enabled=not opts.no_progress and inv.stderr.isatty())
+
+
+async def put(inv: Invocation, client: Client, opts: argparse.Namespace) -> int:
+    local = Path(opts.local)
+    rate = _rate(opts)
+    if local.is_dir():
+        if not opts.recursive:
+            raise UsageError(f"{local} is a directory; use put -r")
+        return await _put_tree(inv, client, opts, local, rate)
+    if not local.is_file():
+        raise UsageError(f"{local}: no such file")
+    await _put_one(inv, client, opts, local, opts.remote or ".", rate)
+    return exits.OK
+
+
+async def _put_one(inv: Invocation, client: Client, opts: argparse.Namespace, local: Path,
+                   remote: str, rate: float | None) -> None:
+    bar = _bar(inv, opts, f"put {local.name}")
+    watch = Stopwatch()
+    try:
+        result = await client.put(local, remote, progress=bar, rate=rate)
+    finally:
+        bar.close()
+    inv.print(summary("put", str(local), result["path"], result, watch.seconds))
+
+
+async def _put_tree(inv: Invocation, client: Client, opts: argparse.Namespace, root: Path,
+                    rate: float | None) -> int:
+    base = opts.remote or root.resolve().name
+    await client.mkdir(base, parents=True)
+    for directory, subdirs, files in os.walk(root):
+        subdirs.sort()
+        relative = Path(directory).relative_to(root)
+        remote_dir = base if relative == Path(".") else f"{base}/{relative.as_posix()}"
+        if relative != Path("."):
+            await client.mkdir(remote_dir, parents=True)
+        for name in sorted(files):
+            await _put_one(inv, client, opts, Path(directory) / name, f"{remote_dir}/{name}",
+                           rate)
+    return exits.OK
+
+
+async def get(inv: Invocation, client: Client, opts: argparse.Namespace) -> int:
+    remote_name = opts.remote.rstrip("/").rsplit("/", 1)[-1]
+    if not remote_name or remote_name in (".", ".."):
+        raise UsageError(f"{opts.remote!r} does not name a file")
+    local = Path(opts.local) if opts.local else Path(remote_name)
+    if local.is_dir():
+        local = local / remote_name
+    bar = _bar(inv, opts, f"get {remote_name}")
+    watch = Stopwatch()
+    try:
+        result = await client.get(opts.remote, local, progress=bar, rate=_rate(opts))
+    finally:
+        bar.close()
+    inv.print(summary("get", result["path"], str(local), result, watch.seconds))
+    return exits.OK
+
+
 def parse_call_args(pairs: Sequence[str], info: CommandInfo | None) -> dict[str, Any]:
     """
     C{key=value} pairs for C{ftpkit call}. A value is converted to the type the
@@ -188,3 +264,16 @@ def add_subcommands(sub: Any) -> None:
     add("rm", rm, "remove files", paths)
     add("mv", mv, "rename or move", (["src"], {}), (["dst"], {}))
     add("quota", quota, "show usage and limit")
+    transfer = ((["--no-progress"], {"action": "store_true", "help": "no progress bar"}),
+                (["--limit-rate"], {"metavar": "RATE", "help": "at most RATE bytes/s, "
+                                                                "e.g. 500K or 2M"}))
+    add("put", put, "upload a file (verified, resumable: run it again after a failure)",
+        (["local"], {"metavar": "LOCAL"}),
+        (["remote"], {"metavar": "REMOTE", "nargs": "?",
+                      "help": "where [the current directory, same name]"}),
+        (["-r"], {"dest": "recursive", "action": "store_true", "help": "a directory tree"}),
+        *transfer)
+    add("get", get, "download a file (verified, resumable: run it again after a failure)",
+        (["remote"], {"metavar": "REMOTE"}),
+        (["local"], {"metavar": "LOCAL", "nargs": "?", "help": "where [same name, here]"}),
+        *transfer)

@@ -11,6 +11,7 @@ from typing import TextIO
 from twisted.internet.error import ConnectError, DNSLookupError
 
 from ftpkit.client.protocol import ConnectionClosed, ProtocolError, RemoteError
+from ftpkit.client.transfers import TransferError
 
 OK = 0
 SERVER_ERROR = 1  # the server answered with an error code
@@ -35,7 +36,7 @@ def report(error: BaseException, stderr: TextIO) -> int:
         case RemoteError(code=code) if code in _AUTH_CODES:
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return AUTH
-        case RemoteError():
+        case RemoteError() | TransferError():
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return SERVER_ERROR
         case UsageError():

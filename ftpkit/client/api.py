@@ -16,22 +16,30 @@ the reactor is passed in.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import clientFromString, connectProtocol
 from twisted.internet.interfaces import IStreamClientEndpoint
 
+from ftpkit.client import transfers
 from ftpkit.client.protocol import ClientProtocol
+from ftpkit.client.transfers import Progress
 from ftpkit.protocol.messages import CommandInfo, Hello
+from ftpkit.threads import ThreadRunner, Threads
 
 Result = dict[str, Any]
 
 
 class Client:
-    def __init__(self, protocol: ClientProtocol, hello: Hello) -> None:
+    def __init__(self, protocol: ClientProtocol, hello: Hello, reactor: Any,
+                 threads: ThreadRunner | None = None) -> None:
         self.protocol = protocol
         self.hello = hello
+        self.reactor = reactor
+        self.threads = threads if threads is not None else Threads(reactor,
+                                                                   reactor.getThreadPool())
 
     @classmethod
     def connect(cls, reactor: Any, endpoint: IStreamClientEndpoint | str) -> Deferred[Client]:
@@ -43,7 +51,7 @@ class Client:
         async def connected() -> Client:
             await connectProtocol(endpoint, protocol)
             hello = await protocol.hello
-            return cls(protocol, hello)
+            return cls(protocol, hello, reactor)
 
         return Deferred.fromCoroutine(connected())
 
@@ -109,6 +117,28 @@ class Client:
 
     def mv(self, src: str, dst: str) -> Deferred[Result]:
         return self.call("mv", src=src, dst=dst)
+
+    def put(self, local: str | Path, remote: str = ".", progress: Progress | None = None,
+            rate: float | None = None, restart: bool = False) -> Deferred[Result]:
+        """
+        Upload C{local} to C{remote} (an existing directory takes it inside), resuming
+        a staged earlier attempt when the local file is unchanged. Fires with
+        {"path", "size", "checksum", "algorithm", "resumed_from"} (and "restarted"
+        when a stale staged copy was discarded). C{progress(done, total)} is called
+        as data goes; C{rate} caps bytes per second.
+        """
+        return Deferred.fromCoroutine(transfers.upload(self, Path(local), remote, progress,
+                                                       rate, restart))
+
+    def get(self, remote: str, local: str | Path, progress: Progress | None = None,
+            rate: float | None = None) -> Deferred[Result]:
+        """
+        Download C{remote} to C{local}, verified, resuming a partial earlier attempt
+        if the remote file is unchanged. Fires with {"path", "size", "checksum",
+        "algorithm", "resumed_from"}.
+        """
+        return Deferred.fromCoroutine(transfers.download(self, remote, Path(local), progress,
+                                                         rate))
 
     def quota(self) -> Deferred[Result]:
         """{"used", "limit", "free", "files"}; limit and free are None if unlimited."""

@@ -6,6 +6,7 @@ test-case-name: tests.unit.test_client
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -14,6 +15,8 @@ from twisted.python.failure import Failure
 from ftpkit.protocol.framing import FrameReceiver
 from ftpkit.protocol.messages import (
     PROTOCOL_VERSION,
+    Continue,
+    End,
     ErrorReply,
     Hello,
     MessageError,
@@ -22,6 +25,7 @@ from ftpkit.protocol.messages import (
     decode_message,
     encode_message,
 )
+from ftpkit.transfer import WriteGate
 
 
 class RemoteError(Exception):
@@ -48,19 +52,41 @@ class ClientProtocol(FrameReceiver):
         super().__init__()
         self.hello: Deferred[Hello] = Deferred()
         self._waiting: dict[int, Deferred[dict[str, Any]]] = {}
+        self._interim: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._next_id = 1
         self._closing_error: Exception | None = None
+        self.gate = WriteGate()
+        self.data_sink: Callable[[bytes], None] | None = None  # the running download's
 
-    def call(self, command: str, args: dict[str, Any] | None = None) -> Deferred[dict[str, Any]]:
-        """Send one request; fires with the result dict or fails with L{RemoteError}."""
+    def connectionMade(self) -> None:
+        self.transport.registerProducer(self.gate, True)
+
+    def call(self, command: str, args: dict[str, Any] | None = None,
+             interim: Callable[[dict[str, Any]], None] | None = None
+             ) -> Deferred[dict[str, Any]]:
+        """
+        Send one request; fires with the result dict or fails with L{RemoteError}.
+        C{interim} is called with the result of a 'continue' answer (transfers).
+        """
         if self._closing_error is not None:
             raise ConnectionClosed(str(self._closing_error))
         rid = self._next_id
         self._next_id += 1
         d: Deferred[dict[str, Any]] = Deferred()
         self._waiting[rid] = d
+        if interim is not None:
+            self._interim[rid] = interim
         self.sendControl(encode_message(Request(rid, command, args or {})))
         return d
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id - 1
+
+    def send_end(self, request_id: int, checksum: str | None = None, abort: bool = False) -> None:
+        """End an upload's data: the whole file's checksum, or abort."""
+        if self._closing_error is None:
+            self.sendControl(encode_message(End(request_id, checksum, abort)))
 
     def controlReceived(self, body: bytes) -> None:
         try:
@@ -77,11 +103,19 @@ class ClientProtocol(FrameReceiver):
                 elif not self.hello.called:
                     self.hello.callback(message)
             case Success(rid, result):
+                self._interim.pop(rid, None)
                 self._answer(rid, result)
+            case Continue(rid, result):
+                callback = self._interim.get(rid)
+                if callback is None:
+                    self._fail_connection(ProtocolError(f"unexpected continue for {rid}"))
+                else:
+                    callback(result)
             case ErrorReply(None, code, text):
                 # about the connection itself: the server is about to close it
                 self._closing_error = RemoteError(code, text)
-            case ErrorReply(rid, code, text):
+            case ErrorReply(rid, code, text) if rid is not None:
+                self._interim.pop(rid, None)
                 self._answer(rid, RemoteError(code, text))
             case _:
                 self._fail_connection(ProtocolError("server sent a request"))
@@ -96,7 +130,10 @@ class ClientProtocol(FrameReceiver):
             d.callback(outcome)
 
     def dataFrameReceived(self, body: bytes) -> None:
-        self._fail_connection(ProtocolError("unexpected data frame"))
+        if self.data_sink is None:
+            self._fail_connection(ProtocolError("unexpected data frame"))
+        else:
+            self.data_sink(body)
 
     def frameError(self, reason: str) -> None:
         self._fail_connection(ProtocolError(reason))
@@ -114,6 +151,7 @@ class ClientProtocol(FrameReceiver):
         if not isinstance(error, RemoteError | ProtocolError | ConnectionClosed):
             error = ConnectionClosed(str(error))
         self._closing_error = error
+        self.gate.lost(error)
         if not self.hello.called:
             self.hello.errback(error)
         waiting, self._waiting = self._waiting, {}

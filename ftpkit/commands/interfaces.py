@@ -56,6 +56,44 @@ class ISessionControl(Interface):
         """Close the connection once the current reply has been sent."""
 
 
+class IDataSink(Interface):
+    """Receives an upload's data frames and its end, on the reactor thread."""
+
+    def data(chunk: bytes) -> None:
+        """One data frame's bytes."""
+
+    def end(checksum: str | None, abort: bool) -> None:
+        """The client's end message; no data follows it."""
+
+    def lost() -> None:
+        """The connection closed before the end."""
+
+
+class IDataChannel(Interface):
+    """What a transfer command uses to move file data (see docs/plugins.md)."""
+
+    def interim(result: dict[str, object]) -> None:
+        """Send a 'continue' answer: the transfer may go ahead, on these terms."""
+
+    def receive(sink: IDataSink) -> None:
+        """Route the client's data frames and end message to C{sink}."""
+
+    def pause(reason: object) -> None:
+        """Stop reading the client (back-pressure) until resume(reason)."""
+
+    def resume(reason: object) -> None:
+        """Undo pause(reason); reading goes on when no reason is left."""
+
+    def send(data: bytes) -> None:
+        """Send one data frame (at most a few hundred KiB)."""
+
+    def writable() -> object:
+        """
+        A Deferred firing when the client can take more data; it fails if the
+        connection is lost. Await it before each send().
+        """
+
+
 class ICommandContext(Interface):
     """Everything a command handler may use. Handlers touch nothing else."""
 
@@ -69,3 +107,5 @@ class ICommandContext(Interface):
     threads = Attribute("ftpkit.threads.Threads: run blocking work off the reactor thread")
     log = Attribute("twisted.logger.Logger: the server log")
     peer = Attribute("str: the client's address, for logs")
+    channel = Attribute("IDataChannel: file data to and from the client, for transfers")
+    config = Attribute("ftpkit.server.policy.SessionPolicy: the server's limits")

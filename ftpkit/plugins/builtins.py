@@ -1,10 +1,12 @@
 """The built-in commands, published as plugins like any third-party command."""
 
 from ftpkit.commands.catalog import Commands
+from ftpkit.commands.get import Get
 from ftpkit.commands.login import Login, Logout, Quit
 from ftpkit.commands.ls import Ls, Stat
 from ftpkit.commands.navigate import Cd, Pwd
 from ftpkit.commands.organise import Mkdir, Mv, Rm, Rmdir
+from ftpkit.commands.put import Put
 from ftpkit.commands.quota import Quota
 
 login = Login()
@@ -20,3 +22,5 @@ rmdir = Rmdir()
 rm = Rm()
 mv = Mv()
 quota = Quota()
+put = Put()
+get = Get()

@@ -9,6 +9,8 @@ from ftpkit.protocol.framing import FrameKind, FrameReceiver
 from ftpkit.protocol.messages import (
     PROTOCOL_VERSION,
     CommandInfo,
+    Continue,
+    End,
     ErrorReply,
     Hello,
     Message,
@@ -22,6 +24,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "CommandError",
     "CommandInfo",
+    "Continue",
+    "End",
     "ErrorCode",
     "ErrorReply",
     "FrameKind",

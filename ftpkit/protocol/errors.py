@@ -30,6 +30,10 @@ class ErrorCode(StrEnum):
     ALREADY_EXISTS = "already_exists"
     PERMISSION_DENIED = "permission_denied"
     STORAGE_FULL = "storage_full"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    INCOMPLETE = "incomplete"
+    ABORTED = "aborted"
+    CHANGED = "changed"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -76,7 +76,30 @@ class ErrorReply:
     message: str
 
 
-Message = Hello | Request | Success | ErrorReply
+@frozen
+class Continue:
+    """
+    An interim answer to transfer request C{id}: the transfer may go ahead, on these
+    terms. Exactly one final ok or error for C{id} follows, after any data frames.
+    """
+
+    id: int
+    result: JSONDict = field(factory=dict)
+
+
+@frozen
+class End:
+    """
+    The client's end of the data of upload C{id}: the whole file's checksum, or
+    C{abort} to stop (the staged data is kept for a resume).
+    """
+
+    id: int
+    checksum: str | None = None
+    abort: bool = False
+
+
+Message = Hello | Request | Success | ErrorReply | Continue | End
 
 
 def encode_message(message: Message) -> bytes:
@@ -109,6 +132,11 @@ def _to_wire(message: Message) -> JSONDict:
             return {"type": "ok", "id": id, "result": result}
         case ErrorReply(id, code, text):
             return {"type": "error", "id": id, "code": code, "message": text}
+        case Continue(id, result):
+            return {"type": "continue", "id": id, "result": result}
+        case End(id, checksum, abort):
+            return ({"type": "end", "id": id, "abort": True} if abort
+                    else {"type": "end", "id": id, "checksum": checksum})
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -241,9 +269,30 @@ def _decode_hello(obj: JSONDict) -> Hello:
                  tuple(commands))
 
 
+def _decode_continue(obj: JSONDict) -> Continue:
+    success = _decode_success(obj)
+    return Continue(success.id, success.result)
+
+
+def _decode_end(obj: JSONDict) -> End:
+    rid = _request_id(obj, "end")
+    assert rid is not None
+    abort = obj.get("abort", False)
+    if not isinstance(abort, bool):
+        raise MessageError("end: 'abort' must be true or false")
+    checksum = obj.get("checksum")
+    if abort:
+        return End(rid, None, True)
+    if not isinstance(checksum, str):
+        raise MessageError("end: 'checksum' must be a string unless 'abort' is true")
+    return End(rid, checksum, False)
+
+
 _DECODERS: dict[str, Callable[[JSONDict], Message]] = {
     "hello": _decode_hello,
     "request": _decode_request,
     "ok": _decode_success,
     "error": _decode_error,
+    "continue": _decode_continue,
+    "end": _decode_end,
 }

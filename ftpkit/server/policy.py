@@ -17,9 +17,15 @@ class SessionPolicy:
     @ivar preauth_max_frame: the largest frame accepted before login.
     @ivar login_failure_delay: seconds before a failed login is answered.
     @ivar max_login_failures: failed logins after which the connection is closed.
+    @ivar user_rate: bytes per second across all of one user's transfers, or None.
+    @ivar partial_ttl: seconds an idle staged upload is kept before it expires.
+    @ivar checksum: the whole-file checksum algorithm transfers use by default.
     """
 
     max_frame: int = 1 * MiB
     preauth_max_frame: int = 64 * KiB
     login_failure_delay: float = 1.0
     max_login_failures: int = 3
+    user_rate: int | None = None  # bytes/s across all of a user's transfers; None: no limit
+    partial_ttl: float = 24 * 3600.0  # seconds an idle staged upload is kept for resume
+    checksum: str = "sha256"  # the algorithm transfers are verified with

@@ -22,6 +22,7 @@ from attrs import frozen
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.error import ConnectionLost
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -29,10 +30,11 @@ from zope.interface import implementer
 
 from ftpkit.auth.avatar import Avatar, IAvatar
 from ftpkit.commands.args import validate_args
-from ftpkit.commands.interfaces import ICommandContext, ISessionControl
+from ftpkit.commands.interfaces import ICommandContext, IDataSink, ISessionControl
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.protocol.framing import FrameReceiver
 from ftpkit.protocol.messages import (
+    End,
     ErrorReply,
     Message,
     MessageError,
@@ -41,6 +43,9 @@ from ftpkit.protocol.messages import (
     decode_message,
     encode_message,
 )
+from ftpkit.server.channel import Channel
+from ftpkit.server.policy import SessionPolicy
+from ftpkit.transfer import WriteGate
 
 if TYPE_CHECKING:
     from ftpkit.server.factory import ServerFactory
@@ -56,6 +61,8 @@ class CommandContext:
     threads: Any
     log: Logger
     peer: str
+    channel: Channel
+    config: SessionPolicy
 
 
 @implementer(ISessionControl)
@@ -74,6 +81,11 @@ class ServerSession(FrameReceiver):
         self._pending: Request | None = None
         self._close_after_reply = False
         self.peer = "-"
+        self.gate = WriteGate()
+        self._channel: Channel | None = None
+        self._sink: IDataSink | None = None  # receives the running upload's data
+        self._sink_id: int | None = None
+        self._draining: int | None = None  # a failed upload whose data is still arriving
 
     # -- connection ---------------------------------------------------------
 
@@ -81,22 +93,27 @@ class ServerSession(FrameReceiver):
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
         self.factory.sessions.add(self)
+        self.transport.registerProducer(self.gate, True)
         self.log.info("session start peer={peer}", peer=self.peer)
-        self._send(self.factory.hello)
+        self.sendMessage(self.factory.hello)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.stopFrames()
         self.factory.sessions.discard(self)
+        self.gate.lost(ConnectionLost("the client went away"))
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.lost()
         self._end_login()
         self.log.info("session end peer={peer}", peer=self.peer)
 
-    def _send(self, message: Message) -> None:
+    def sendMessage(self, message: Message) -> None:
         self.sendControl(encode_message(message))
 
     def _fatal(self, code: ErrorCode, message: str) -> None:
         self.log.warn("closing peer={peer}: {code} {message}", peer=self.peer, code=code.value,
                       message=message)
-        self._send(ErrorReply(None, code, message))
+        self.sendMessage(ErrorReply(None, code, message))
         self.stopFrames()
         self.transport.loseConnection()
 
@@ -110,7 +127,24 @@ class ServerSession(FrameReceiver):
         self._fatal(ErrorCode.BAD_FRAME, reason)
 
     def dataFrameReceived(self, body: bytes) -> None:
-        self._fatal(ErrorCode.BAD_FRAME, "data frame outside a transfer")
+        if self._sink is not None:
+            self._sink.data(body)
+        elif self._draining is None:
+            self._fatal(ErrorCode.BAD_FRAME, "data frame outside a transfer")
+
+    def routeData(self, request_id: int, sink: IDataSink) -> None:
+        """Send data frames and the end message of upload C{request_id} to C{sink}."""
+        self._sink, self._sink_id = sink, request_id
+
+    def _end_received(self, end: End) -> None:
+        if self._sink is not None and end.id == self._sink_id:
+            sink, self._sink = self._sink, None
+            sink.end(end.checksum, end.abort)
+        elif self._draining is not None and end.id == self._draining:
+            self._draining = None  # the rest of a failed upload is behind us
+        else:
+            self._fatal(ErrorCode.BAD_FRAME, f"end for {end.id}, which is not an upload "
+                                             "under way")
 
     def controlReceived(self, body: bytes) -> None:
         try:
@@ -118,8 +152,14 @@ class ServerSession(FrameReceiver):
         except MessageError as e:
             self._fatal(ErrorCode.BAD_FRAME, str(e))
             return
+        if isinstance(message, End):
+            self._end_received(message)
+            return
         if not isinstance(message, Request):
-            self._fatal(ErrorCode.BAD_FRAME, "a client may only send requests")
+            self._fatal(ErrorCode.BAD_FRAME, "a client may only send requests and ends")
+            return
+        if self._sink is not None or self._draining is not None:
+            self._fatal(ErrorCode.BAD_FRAME, "a request arrived before the end of an upload")
             return
         if self._busy:
             self._pending = message
@@ -145,7 +185,7 @@ class ServerSession(FrameReceiver):
         if command.requires_login and self.avatar is None:
             raise CommandError(ErrorCode.AUTH_REQUIRED, f"{request.command!r} needs a login")
         args = validate_args(command.arguments, request.args)
-        d = maybeDeferred(command.run, self._context(), args)
+        d = maybeDeferred(command.run, self._context(request), args)
         return d.addCallback(self._check_result, request.command)
 
     @staticmethod
@@ -157,10 +197,11 @@ class ServerSession(FrameReceiver):
         encode_message(Success(0, result))  # fail here, not half-way through a reply
         return result
 
-    def _context(self) -> CommandContext:
+    def _context(self, request: Request) -> CommandContext:
         f = self.factory
+        self._channel = Channel(self, request.id)
         return CommandContext(self.avatar, self, f.registry, f.clock, f.threads, self.log,
-                              self.peer)
+                              self.peer, self._channel, self.policy)
 
     def _error_for(self, request: Request, failure: Failure) -> ErrorReply:
         error = failure.value
@@ -180,8 +221,14 @@ class ServerSession(FrameReceiver):
         )
         if self.framesStopped and not self._close_after_reply:
             return  # the connection is already going away
-        self._send(reply)
+        self.sendMessage(reply)
         self._busy = False
+        if self._sink is not None and self._sink_id == request.id:
+            self._sink = None  # answered before its end: drop data until the end comes
+            self._draining = request.id
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.resume_all()
         if self._close_after_reply:
             self.stopFrames()
             self.transport.loseConnection()

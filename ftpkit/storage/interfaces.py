@@ -18,6 +18,8 @@ C{permission_denied} (the OS refused).
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Literal
 
 from attrs import frozen
@@ -35,6 +37,17 @@ class Entry:
     type: EntryType
     size: int  # bytes for a regular file; 0 for anything else
     mtime: float  # seconds since the epoch
+
+    @classmethod
+    def from_stat(cls, name: str, st: os.stat_result) -> Entry:
+        mode = st.st_mode
+        kind: EntryType = (
+            "file" if stat.S_ISREG(mode)
+            else "dir" if stat.S_ISDIR(mode)
+            else "symlink" if stat.S_ISLNK(mode)
+            else "other"
+        )
+        return cls(name, kind, st.st_size if kind == "file" else 0, st.st_mtime)
 
 
 Page = tuple[list[Entry], bool]

@@ -33,11 +33,12 @@ from ftpkit.storage import paths
 Key = tuple[int, int, int, int]
 
 
-def _names(fd: int, after: str | None = None) -> Iterator[str]:
+def _names(fd: int, after: str | None = None, hide: str | None = None) -> Iterator[str]:
     with os.scandir(fd) as scan:
         for item in scan:
-            if (after is None or item.name > after) and paths.is_valid_name(item.name):
-                yield item.name
+            name = item.name
+            if (after is None or name > after) and name != hide and paths.is_valid_name(name):
+                yield name
 
 
 @define
@@ -48,8 +49,12 @@ class ListingCache:
     _total: int = field(default=0, init=False)
     _lock: threading.Lock = field(factory=threading.Lock, init=False)
 
-    def page(self, fd: int, after: str | None, limit: int) -> tuple[list[str], bool]:
-        """Names of directory C{fd} after C{after}, at most C{limit}, and whether more follow."""
+    def page(self, fd: int, after: str | None, limit: int, hide: str | None = None
+             ) -> tuple[list[str], bool]:
+        """
+        Names of directory C{fd} after C{after}, at most C{limit}, and whether more
+        follow; the name C{hide} is left out.
+        """
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
@@ -58,13 +63,13 @@ class ListingCache:
                 self._lists.move_to_end(key)
         if names is None:
             if after is None:
-                first = heapq.nsmallest(limit + 1, _names(fd))
+                first = heapq.nsmallest(limit + 1, _names(fd, hide=hide))
                 if len(first) <= limit:  # small: no cache needed
                     return first, False
-            names = sorted(_names(fd))
+            names = sorted(_names(fd, hide=hide))
             if len(names) > self.max_names:  # too big to hold: bounded scan per page
                 del names
-                page = heapq.nsmallest(limit + 1, _names(fd, after))
+                page = heapq.nsmallest(limit + 1, _names(fd, after, hide))
                 return page[:limit], len(page) > limit
             if time.time() - st.st_mtime > self.settle:
                 self._keep(key, names)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -38,8 +38,10 @@ from zope.interface import implementer
 
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import paths
-from ftpkit.storage.interfaces import Entry, EntryType, IStorage, Page
+from ftpkit.storage.interfaces import Entry, IStorage, Page
 from ftpkit.storage.listing import ListingCache
+from ftpkit.storage.reading import LocalDownload
+from ftpkit.storage.staging import STAGING, SUMS, LocalUpload, Staging, open_subdir, staged_bytes
 from ftpkit.threads import ThreadRunner
 
 _HOME_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -63,6 +65,14 @@ _ERRORS: dict[int, tuple[ErrorCode, str]] = {
 }
 # rename(2) errors that are about the target rather than the source
 _TARGET_ERRORS = {errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR}
+
+
+@contextmanager
+def closing_fd(fd: int) -> Iterator[int]:
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -128,14 +138,7 @@ def _scan(fd: int) -> tuple[int, int, list[str]]:
 
 
 def _entry(name: str, st: os.stat_result) -> Entry:
-    mode = st.st_mode
-    kind: EntryType = (
-        "file" if stat.S_ISREG(mode)
-        else "dir" if stat.S_ISDIR(mode)
-        else "symlink" if stat.S_ISLNK(mode)
-        else "other"
-    )
-    return Entry(name, kind, st.st_size if kind == "file" else 0, st.st_mtime)
+    return Entry.from_stat(name, st)
 
 
 def _resolve_home(home: Path) -> Path:
@@ -179,6 +182,16 @@ class LocalStorage:
 
     def open_read(self, vpath: str) -> Deferred[int]:
         return self._threads.run(self._open_read, vpath)
+
+    def start_upload(self, vpath: str, size: int, restart: bool, busy: Collection[str]
+                     ) -> Deferred[tuple[LocalUpload, int]]:
+        return self._threads.run(self._start_upload, vpath, size, restart, busy)
+
+    def open_download(self, vpath: str) -> Deferred[LocalDownload]:
+        return self._threads.run(self._open_download, vpath)
+
+    def sweep_uploads(self, older_than: float, busy: Collection[str]) -> Deferred[int]:
+        return self._threads.run(self._sweep_uploads, older_than, busy)
 
     def open_dir_fd(self, vpath: str) -> Deferred[int]:
         return self._threads.run(lambda: self._open_dir(paths.split(vpath)))
@@ -233,7 +246,8 @@ class LocalStorage:
             raise ValueError(f"limit must be at least 1, not {limit}")
         with self._dir(paths.split(vpath)) as fd:
             while True:
-                names, more = self._listings.page(fd, after, limit)
+                names, more = self._listings.page(fd, after, limit,
+                                                  hide=paths.RESERVED if vpath == "/" else None)
                 entries = []
                 for name in names:
                     with suppress(FileNotFoundError):  # removed since the scan
@@ -328,6 +342,59 @@ class LocalStorage:
             raise
         return fd
 
+    def _staging(self) -> Staging:
+        with closing_fd(self._open_home()) as home:
+            with _mapped("/"):
+                staging_fd = open_subdir(home, STAGING)
+                try:
+                    return Staging(staging_fd, open_subdir(home, SUMS))
+                except BaseException:
+                    os.close(staging_fd)
+                    raise
+
+    def _start_upload(self, vpath: str, size: int, restart: bool, busy: Collection[str]
+                      ) -> tuple[LocalUpload, int]:
+        parts = paths.split(vpath)
+        if not parts:
+            raise CommandError(ErrorCode.IS_A_DIRECTORY, "'/' is a directory")
+        with self._dir(parts[:-1]) as fd, _mapped(vpath), suppress(FileNotFoundError):
+            if stat.S_ISDIR(_lstat(parts[-1], fd).st_mode):
+                raise CommandError(ErrorCode.IS_A_DIRECTORY, f"'{vpath}' is a directory")
+        staging = self._staging()
+        try:
+            if restart:
+                stem = None
+                freed = staging.discard([s for s in staging.stems(vpath) if s not in busy])
+            else:
+                stem, freed = staging.find(vpath, size, busy)
+            offset = 0
+            if stem is None:
+                stem = staging.create(vpath, size)
+            else:
+                offset = os.stat(f"{stem}.part", dir_fd=staging.fd,
+                                 follow_symlinks=False).st_size
+            return LocalUpload(vpath, size, stem, offset, staging, self._open_dir), freed
+        except BaseException:
+            staging.close()
+            raise
+
+    def _sweep_uploads(self, older_than: float, busy: Collection[str]) -> int:
+        staging = self._staging()
+        try:
+            return staging.sweep(older_than, busy)
+        finally:
+            staging.close()
+
+    def _open_download(self, vpath: str) -> LocalDownload:
+        fd = self._open_read(vpath)
+        try:
+            with closing_fd(self._open_home()) as home, _mapped("/"):
+                sums = open_subdir(home, SUMS)
+        except BaseException:
+            os.close(fd)
+            raise
+        return LocalDownload(vpath, fd, sums)
+
     def _usage(self) -> tuple[int, int]:
         """
         Depth-first with one descriptor open at a time: down by openat(O_NOFOLLOW),
@@ -339,10 +406,13 @@ class LocalStorage:
         todo: list[list[str]] = []  # per level: subdirectories still to visit
         seen: list[tuple[int, int]] = []  # per level: (dev, ino)
         fd, entered = self._open_home(), True
+        size += staged_bytes(fd)  # partial uploads count too; ftpkit's notes do not
         try:
             while True:
                 if entered:
                     more_size, more_files, subdirs = _scan(fd)
+                    if not seen:
+                        subdirs = [d for d in subdirs if d != paths.RESERVED]
                     size, files = size + more_size, files + more_files
                     here = os.fstat(fd)
                     seen.append((here.st_dev, here.st_ino))

@@ -23,6 +23,9 @@ import re
 from ftpkit.protocol.errors import CommandError, ErrorCode
 
 ROOT = "/"
+# ftpkit's own directory in every home (staged uploads, recorded checksums): no
+# path may name it, so users can neither see nor touch it.
+RESERVED = ".ftpkit"
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 
@@ -81,7 +84,13 @@ def resolve(cwd: str, path: str) -> str:
             parts.append(component)
     resolved = from_parts(parts)
     _check_text(resolved, "the resulting path", MAX_PATH_BYTES)
+    _check_reserved(parts)
     return resolved
+
+
+def _check_reserved(parts: tuple[str, ...] | list[str]) -> None:
+    if parts and parts[0] == RESERVED:
+        raise CommandError(ErrorCode.BAD_PATH, f"'/{RESERVED}' is reserved for ftpkit")
 
 
 def split(vpath: str) -> tuple[str, ...]:
@@ -96,6 +105,7 @@ def split(vpath: str) -> tuple[str, ...]:
     parts = tuple(vpath.split("/"))
     if not vpath.startswith("/") or not all(is_valid_name(p) for p in parts[1:]):
         raise CommandError(ErrorCode.BAD_PATH, f"'{vpath}' is not a canonical absolute path")
+    _check_reserved(parts[1:])
     return parts[1:]
 
 

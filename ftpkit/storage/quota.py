@@ -35,6 +35,8 @@ class QuotaAccount:
     reserved: int = 0  # promised to transfers under way, not yet stored
     epoch: int = 0  # the user database's rescan counter when last scanned
     sessions: int = field(default=0, repr=False)
+    uploads: set[str] = field(factory=set, repr=False)  # staged uploads under way
+    bucket: Any = field(default=None, repr=False)  # the user's TokenBucket, if rate-limited
 
     @property
     def free(self) -> int | None:
@@ -57,6 +59,12 @@ class QuotaAccount:
         """Record C{size} bytes and C{files} files added (negative: removed)."""
         self.used = max(0, self.used + size)
         self.files = max(0, self.files + files)
+
+    def reserve(self, size: int) -> None:
+        self.reserved += size
+
+    def release(self, size: int) -> None:
+        self.reserved = max(0, self.reserved - size)
 
     def report(self) -> dict[str, Any]:
         return {"used": self.used, "limit": self.limit, "free": self.free,

@@ -14,6 +14,7 @@ from ftpkit.client.api import Client
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, ProtocolError, RemoteError
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.messages import ArgInfo, CommandInfo
+from ftpkit.threads import InlineThreads
 from tests.serverkit import make_factory, result_of
 
 
@@ -25,7 +26,8 @@ class Pair:
         self.pump = connect(self.server, makeFakeServer(self.server),
                             self.protocol, makeFakeClient(self.protocol), greet=False)
         self.pump.flush()
-        self.client = Client(self.protocol, result_of(self.protocol.hello))
+        self.client = Client(self.protocol, result_of(self.protocol.hello),
+                             self.factory.clock, InlineThreads())
 
     def run(self, d: Any) -> Any:
         self.pump.flush()

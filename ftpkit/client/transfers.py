@@ -1,0 +1,269 @@
+"""
+The client's half of put and get: streamed, verified, resumable.
+
+test-case-name: tests.unit.test_transfers
+
+Files are read and written in a thread, one chunk ahead; memory stays at a few
+chunks whatever the file's size. Progress goes to a callback, never to a screen.
+A download lands in C{.NAME.ftpkit-part} beside its target, with a C{.json} note
+of the version it came from, and is renamed into place once its checksum matches
+the server's; running the same get again resumes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from ftpkit.client.protocol import RemoteError
+from ftpkit.storage import checksums
+from ftpkit.transfer import CHUNK, Pauser, SerialWriter, TokenBucket, sleep
+
+if TYPE_CHECKING:
+    from ftpkit.client.api import Client
+
+Progress = Callable[[int, int], None]  # (bytes done, total)
+Result = dict[str, Any]
+
+
+class TransferError(Exception):
+    """A transfer failed on this side (the local file, or a checksum)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _interim_or_failure(final: Deferred[Result]) -> Deferred[Result]:
+    """A Deferred for the 'continue' answer that fails if the final answer comes first."""
+    interim: Deferred[Result] = Deferred()
+
+    def early(failure: Failure) -> Failure | None:
+        if not interim.called:
+            interim.errback(failure)  # the error is reported there, once
+            return None
+        return failure
+
+    final.addErrback(early)
+    return interim
+
+
+async def upload(client: Client, local: Path, remote: str, progress: Progress | None = None,
+                 rate: float | None = None, restart: bool = False) -> Result:
+    """Put C{local} at C{remote}; the server's result plus C{resumed_from}."""
+    size = (await client.threads.run(os.stat, local)).st_size
+    result = await _upload_once(client, local, remote, size, progress, rate, restart)
+    if result is None:  # the staged prefix differs from the local file: start over
+        result = await _upload_once(client, local, remote, size, progress, rate, True)
+        assert result is not None
+        result["restarted"] = True
+    return result
+
+
+async def _upload_once(client: Client, local: Path, remote: str, size: int,
+                       progress: Progress | None, rate: float | None, restart: bool
+                       ) -> Result | None:
+    protocol = client.protocol
+    interim_box: list[Deferred[Result]] = []
+
+    def on_interim(result: Result) -> None:
+        interim_box[0].callback(result)
+
+    final = protocol.call("put", {"path": remote, "size": size, "name": local.name,
+                                  "restart": restart}, interim=on_interim)
+    rid = protocol.last_id
+    interim_box.append(_interim_or_failure(final))
+    info = await interim_box[0]
+    offset = int(info["offset"])
+    hasher = checksums.new_hasher(info["algorithm"])
+    fd = await client.threads.run(os.open, local, os.O_RDONLY | os.O_CLOEXEC)
+    ahead: Deferred[bytes] | None = None
+    try:
+        if offset:
+            await client.threads.run(_hash_fd, fd, hasher, offset)
+            if hasher.copy().hexdigest() != info.get("prefix_checksum"):
+                protocol.send_end(rid, abort=True)
+                with suppress(RemoteError):
+                    await final
+                return None
+
+        def read(position: int) -> bytes:  # in a thread
+            data = os.pread(fd, min(CHUNK, size - position), position)
+            if len(data) != min(CHUNK, size - position):
+                raise TransferError("changed", f"{local} changed while it was being sent")
+            hasher.update(data)
+            return data
+
+        bucket = TokenBucket(rate, client.reactor) if rate else None
+        position = offset
+        if progress:
+            progress(position, size)
+        ahead = client.threads.run(read, position) if position < size else None
+        while ahead is not None and not final.called:
+            data = await ahead
+            position += len(data)
+            ahead = client.threads.run(read, position) if position < size else None
+            await protocol.gate.ready()
+            protocol.sendData(data)
+            if progress:
+                progress(position, size)
+            if bucket is not None and (delay := bucket.delay(len(data))) > 0:
+                await sleep(client.reactor, delay)
+        if final.called:  # the server stopped us early; its error follows
+            protocol.send_end(rid, abort=True)
+        else:
+            protocol.send_end(rid, hasher.hexdigest())
+        result = await final
+    except BaseException:
+        if not final.called:
+            protocol.send_end(rid, abort=True)
+            final.addErrback(lambda _: None)
+        raise
+    finally:
+        if ahead is not None:
+            ahead.addErrback(lambda _: None)
+            await ahead
+        await client.threads.run(os.close, fd)
+    result["resumed_from"] = offset
+    return result
+
+
+def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:
+    position = 0
+    while position < end:
+        data = os.pread(fd, min(1 << 20, end - position), position)
+        if not data:
+            raise TransferError("changed", "the local file is shorter than before")
+        hasher.update(data)
+        position += len(data)
+
+
+def partial_paths(local: Path) -> tuple[Path, Path]:
+    part = local.with_name(f".{local.name}.ftpkit-part")
+    return part, part.with_name(part.name + ".json")
+
+
+def _read_note(note: Path, part: Path) -> tuple[int, str | None]:
+    try:
+        version = json.loads(note.read_text())["version"]
+        return part.stat().st_size, str(version)
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, None
+
+
+async def download(client: Client, remote: str, local: Path, progress: Progress | None = None,
+                   rate: float | None = None) -> Result:
+    """Get C{remote} into C{local}; the server's result plus C{resumed_from}."""
+    part, note = partial_paths(local)
+    held, version = await client.threads.run(_read_note, note, part)
+    protocol = client.protocol
+    interim_box: list[Deferred[Result]] = []
+    state: dict[str, Any] = {}
+
+    args: dict[str, Any] = {"path": remote, "offset": held if version else 0}
+    if version:
+        args["version"] = version
+    final = protocol.call("get", args, interim=lambda r: _start_download(
+        client, r, part, note, progress, rate, state, interim_box))
+    interim_box.append(_interim_or_failure(final))
+    try:
+        info = await interim_box[0]
+        result = await final
+        writer: SerialWriter = state["writer"]
+        await writer.flush()
+    finally:
+        protocol.data_sink = None
+        if "pauser" in state:
+            state["pauser"].resume_all()
+        if "fd" in state:
+            await client.threads.run(_close_synced, state["fd"])
+    digest = state["hasher"].hexdigest()
+    if digest != result["checksum"]:
+        await client.threads.run(_remove, part, note)
+        raise TransferError("checksum_mismatch",
+                            f"the data received does not match the server's "
+                            f"{info['algorithm']} {result['checksum']}; the partial file was "
+                            "removed, get again to retry")
+    await client.threads.run(_finish, part, note, local)
+    result["resumed_from"] = info["offset"]
+    return result
+
+
+def _start_download(client: Client, info: Result, part: Path, note: Path,
+                    progress: Progress | None, rate: float | None, state: dict[str, Any],
+                    interim_box: list[Deferred[Result]]) -> None:
+    """Called on 'continue': open the partial file and route data frames to it."""
+    protocol = client.protocol
+    offset, size = int(info["offset"]), int(info["size"])
+    hasher = checksums.new_hasher(info["algorithm"])
+    note.write_text(json.dumps({"path": info["path"], "version": info["version"],
+                                "size": size}))
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)  # umask applies
+    os.ftruncate(fd, offset)  # a changed file restarts at 0; drop any stray tail
+    prefix = [offset]
+
+    def write(chunks: list[bytes]) -> None:  # in a thread, in order
+        if prefix[0]:
+            _hash_fd(fd, hasher, prefix[0])
+            prefix[0] = 0
+        os.lseek(fd, 0, os.SEEK_END)
+        for chunk in chunks:
+            hasher.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+
+    pauser = Pauser(protocol.pauseFrames, protocol.resumeFrames)
+    writer = SerialWriter(write, client.threads, lambda: pauser.pause("backlog"),
+                          lambda: pauser.resume("backlog"))
+    bucket = TokenBucket(rate, client.reactor) if rate else None
+    done = [offset]
+
+    def sink(chunk: bytes) -> None:
+        writer.feed(chunk)
+        done[0] += len(chunk)
+        if progress:
+            progress(done[0], size)
+        if bucket is not None and (delay := bucket.delay(len(chunk))) > 0:
+            pauser.pause("rate")
+            client.reactor.callLater(delay, pauser.resume, "rate")
+
+    state.update(hasher=hasher, fd=fd, writer=writer, pauser=pauser)
+    if offset == size:  # nothing more will come: hash what we hold
+        writer.feed(b"")
+    protocol.data_sink = sink
+    if progress:
+        progress(offset, size)
+    interim_box[0].callback(info)
+
+
+def _close_synced(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove(*files: Path) -> None:
+    for f in files:
+        with suppress(FileNotFoundError):
+            f.unlink()
+
+
+def _finish(part: Path, note: Path, local: Path) -> None:
+    os.replace(part, local)
+    with suppress(FileNotFoundError):
+        note.unlink()
+    fd = os.open(local.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,111 @@
+"""
+get: a streamed, verified and resumable download.
+
+test-case-name: tests.unit.test_transfers
+
+The request names the file, and for a resume the offset the client holds and the
+version it got then. The server answers `continue` with the size, the offset it
+will send from (0 when the file changed since), the version, and the checksum if
+it knows it already; then data frames; then ok with the whole file's checksum.
+Reading and hashing run in a thread, one chunk ahead of the socket, and only
+while the client keeps up: memory per download is a couple of chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from ftpkit.commands.args import Arg
+from ftpkit.commands.base import Command
+from ftpkit.commands.files import avatar_of, path_arg
+from ftpkit.commands.interfaces import ICommandContext
+from ftpkit.commands.put import user_bucket
+from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.storage import checksums
+from ftpkit.transfer import CHUNK, sleep
+
+
+def _offset(n: int) -> str | None:
+    return None if n >= 0 else "must be 0 or more"
+
+
+class Get(Command):
+    name = "get"
+    description = "Download a file: streamed, verified by checksum and resumable"
+    arguments = (
+        path_arg(),
+        Arg("offset", "int", required=False, default=0, check=_offset,
+            help="resume: the bytes the client already holds"),
+        Arg("version", "str", required=False, help="resume: the version from the earlier "
+                                                   "attempt; a changed file restarts at 0"),
+        Arg("algorithm", "str", required=False, help="checksum algorithm [the server's]"),
+    )
+
+    async def run(self, context: ICommandContext, args: dict[str, Any]) -> dict[str, Any]:
+        avatar = avatar_of(context)
+        algorithm = args["algorithm"] or context.config.checksum
+        checksums.new_hasher(algorithm)
+        target = avatar.resolve(args["path"])
+        download = await avatar.storage.open_download(target)
+        ahead: Deferred[bytes] | None = None
+        try:
+            size, version = download.size, download.version
+            offset = args["offset"]
+            if offset and (args["version"] != version or offset > size):
+                offset = 0  # changed since, or never ours: start over
+            known = await context.threads.run(download.recorded, algorithm)
+            hasher = None if known else checksums.new_hasher(algorithm)
+            context.channel.interim({"path": target, "size": size, "offset": offset,
+                                     "version": version, "checksum": known,
+                                     "algorithm": algorithm})
+
+            def read(start: int, length: int) -> bytes:  # in a thread
+                if hasher is not None and start == offset and offset:
+                    _hash_range(download, hasher, 0, offset)
+                data: bytes = download.read(start, length)
+                if len(data) != length:
+                    raise CommandError(ErrorCode.CHANGED,
+                                       f"'{target}' changed while it was being sent")
+                if hasher is not None:
+                    hasher.update(data)
+                return data
+
+            bucket = user_bucket(context, avatar.quota)
+            position = offset
+            ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
+                if position < size else None
+            while ahead is not None:
+                data = await ahead
+                position += len(data)
+                ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
+                    if position < size else None
+                await context.channel.writable()
+                context.channel.send(data)
+                if bucket is not None and (delay := bucket.delay(len(data))) > 0:
+                    await sleep(context.clock, delay)
+            if known is not None:
+                digest = known
+            else:
+                assert hasher is not None
+                if offset and offset == size:  # nothing was read: hash what the client has
+                    await context.threads.run(_hash_range, download, hasher, 0, offset)
+                digest = hasher.hexdigest()
+                await context.threads.run(download.record, algorithm, digest)
+        finally:
+            if ahead is not None:  # a read still under way must end before the close
+                ahead.addErrback(lambda _: None)
+                await ahead
+            await context.threads.run(download.close)
+        return {"path": target, "size": size, "checksum": digest, "algorithm": algorithm}
+
+
+def _hash_range(download: Any, hasher: checksums.Hasher, start: int, end: int) -> None:
+    position = start
+    while position < end:
+        data = download.read(position, min(1 << 20, end - position))
+        if not data:
+            raise CommandError(ErrorCode.CHANGED, "the file changed while it was being read")
+        hasher.update(data)
+        position += len(data)

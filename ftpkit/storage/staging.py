@@ -1,0 +1,269 @@
+"""
+Staged uploads: data lands in /.ftpkit/staging of the home, then renames into place.
+
+test-case-name: tests.unit.test_storage_transfer
+
+Each upload has its own staging file, C{<key>-<nonce>.part}, where the key is a
+hash of the target path, beside a C{.json} note of the target and declared size.
+Nothing is visible at the target until L{LocalUpload.commit}: fsync the data,
+rename it over the target (atomic: readers see the old file or the new one), fsync
+the directory. A staged file survives a killed client or server and is found again
+by the next upload of the same path and size, which resumes from its length.
+
+Every method here blocks; the transfer code calls them from a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import stat
+import time
+from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
+
+from attrs import define, field
+
+from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.storage import checksums, paths
+from ftpkit.storage.interfaces import Entry
+
+STAGING = "staging"
+SUMS = "sums"
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PART = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_subdir(home_fd: int, *names: str) -> int:
+    """A descriptor on home/.ftpkit/<names...>, made (mode 0700) if missing."""
+    fd = os.dup(home_fd)
+    try:
+        for name in (paths.RESERVED, *names):
+            with suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=fd)
+            child = os.open(name, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _key(vpath: str) -> str:
+    return hashlib.sha256(vpath.encode()).hexdigest()[:24]
+
+
+def _read_note(staging_fd: int, stem: str) -> dict[str, object] | None:
+    try:
+        fd = os.open(f"{stem}.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=staging_fd)
+    except OSError:
+        return None
+    try:
+        note = json.loads(os.read(fd, 65536))
+    except ValueError:
+        return None
+    finally:
+        os.close(fd)
+    return note if isinstance(note, dict) else None
+
+
+def _remove(staging_fd: int, stem: str) -> int:
+    """Delete a staged upload; the bytes it held."""
+    size = 0
+    with suppress(FileNotFoundError):
+        size = os.stat(f"{stem}.part", dir_fd=staging_fd, follow_symlinks=False).st_size
+        os.unlink(f"{stem}.part", dir_fd=staging_fd)
+    with suppress(FileNotFoundError):
+        os.unlink(f"{stem}.json", dir_fd=staging_fd)
+    return size
+
+
+def staged_bytes(home_fd: int) -> int:
+    """The bytes held by every staged upload of this home (they count against quota)."""
+    try:
+        fd = os.open(os.path.join(paths.RESERVED, STAGING), _DIR, dir_fd=home_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    total = 0
+    try:
+        with os.scandir(fd) as scan:
+            for item in scan:
+                if item.name.endswith(".part"):
+                    with suppress(FileNotFoundError):
+                        total += item.stat(follow_symlinks=False).st_size
+    finally:
+        os.close(fd)
+    return total
+
+
+@define
+class Staging:
+    """The staging directory of one home; see L{LocalStorage.start_upload}."""
+
+    fd: int
+    sums_fd: int
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.sums_fd)
+
+    def stems(self, vpath: str | None = None) -> list[str]:
+        prefix = _key(vpath) if vpath is not None else ""
+        with os.scandir(self.fd) as scan:
+            return sorted(item.name[:-5] for item in scan
+                          if item.name.endswith(".json") and item.name.startswith(prefix))
+
+    def find(self, vpath: str, size: int, busy: Collection[str]) -> tuple[str | None, int]:
+        """
+        The longest resumable staged upload of C{vpath} with C{size}, if any, and the
+        bytes freed by discarding the others for C{vpath} (stale: another size).
+        C{busy} names uploads under way, which are left alone.
+        """
+        best, best_len, freed = None, -1, 0
+        for stem in self.stems(vpath):
+            if stem in busy:
+                continue
+            note = _read_note(self.fd, stem)
+            try:
+                length = os.stat(f"{stem}.part", dir_fd=self.fd, follow_symlinks=False).st_size
+            except FileNotFoundError:
+                length = -1
+            if note is None or note.get("path") != vpath or note.get("size") != size \
+                    or length < 0 or length > size:
+                if note is None or note.get("path") == vpath:
+                    freed += _remove(self.fd, stem)
+                continue
+            if length > best_len:
+                if best is not None:
+                    freed += _remove(self.fd, best)
+                best, best_len = stem, length
+            else:
+                freed += _remove(self.fd, stem)
+        return best, freed
+
+    def create(self, vpath: str, size: int) -> str:
+        stem = f"{_key(vpath)}-{secrets.token_hex(4)}"
+        note = json.dumps({"path": vpath, "size": size, "created": time.time()}).encode()
+        fd = os.open(f"{stem}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
+                     dir_fd=self.fd)
+        try:
+            os.write(fd, note)
+        finally:
+            os.close(fd)
+        os.close(os.open(f"{stem}.part", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                         0o600, dir_fd=self.fd))
+        return stem
+
+    def discard(self, stems: Sequence[str]) -> int:
+        return sum(_remove(self.fd, stem) for stem in stems)
+
+    def sweep(self, older_than: float, busy: Collection[str]) -> int:
+        """Delete staged uploads idle since before C{older_than} (epoch); bytes freed."""
+        freed = 0
+        for stem in self.stems():
+            if stem in busy:
+                continue
+            try:
+                idle_since = os.stat(f"{stem}.part", dir_fd=self.fd,
+                                     follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                idle_since = 0
+            if idle_since < older_than:
+                freed += _remove(self.fd, stem)
+        return freed
+
+
+@define
+class LocalUpload:
+    """
+    One staged upload, open for appending. C{offset} is what was staged before this
+    attempt began; C{written} what has been appended since.
+    """
+
+    path: str
+    size: int
+    stem: str
+    offset: int
+    _staging: Staging
+    _open_dir: Callable[[tuple[str, ...]], int]
+    _fd: int = field(init=False)
+    written: int = field(default=0, init=False)
+    closed: bool = field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._fd = os.open(f"{self.stem}.part", _PART, dir_fd=self._staging.fd)
+
+    @property
+    def id(self) -> str:
+        return self.stem
+
+    def hash_prefix(self, hasher: checksums.Hasher, chunk: int = 1 << 20) -> None:
+        """Feed the bytes staged before this attempt to C{hasher}."""
+        fd = os.open(f"{self.stem}.part", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=self._staging.fd)
+        try:
+            done = 0
+            while done < self.offset:
+                data = os.pread(fd, min(chunk, self.offset - done), done)
+                if not data:
+                    raise CommandError(ErrorCode.INTERNAL_ERROR, "staged data vanished")
+                hasher.update(data)
+                done += len(data)
+        finally:
+            os.close(fd)
+
+    def append(self, chunks: Sequence[bytes]) -> None:
+        try:
+            for chunk in chunks:  # os.writev may write short; loop per chunk
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                self.written += len(chunk)
+        except OSError as e:
+            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+                raise CommandError(ErrorCode.STORAGE_FULL,
+                                   f"the server's disk is full; '{self.path}' was not stored"
+                                   ) from e
+            raise
+
+    def commit(self, algorithm: str, digest: str) -> tuple[str, Entry | None]:
+        """Make the staged file the target, durably; the entry it replaced, if any."""
+        os.fsync(self._fd)
+        st = os.fstat(self._fd)
+        parts = paths.split(self.path)
+        dir_fd = self._open_dir(parts[:-1])
+        try:
+            replaced = None
+            with suppress(FileNotFoundError):
+                old = os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
+                if stat.S_ISDIR(old.st_mode):
+                    raise CommandError(ErrorCode.IS_A_DIRECTORY,
+                                       f"'{self.path}' is now a directory; nothing was stored")
+                replaced = Entry.from_stat(parts[-1], old)
+                checksums.forget_record(self._staging.sums_fd, old)
+            checksums.write_record(self._staging.sums_fd, st, algorithm, digest)
+            os.rename(f"{self.stem}.part", parts[-1], src_dir_fd=self._staging.fd,
+                      dst_dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        with suppress(FileNotFoundError):
+            os.unlink(f"{self.stem}.json", dir_fd=self._staging.fd)
+        self.close()
+        return self.path, replaced
+
+    def discard(self) -> int:
+        """Delete the staged data; the bytes freed."""
+        self.close()
+        return _remove(self._staging.fd, self.stem)
+
+    def close(self) -> None:
+        """Stop writing; the staged data stays for a later resume."""
+        if not self.closed:
+            self.closed = True
+            os.close(self._fd)
+            self._staging.close()
