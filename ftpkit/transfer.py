@@ -39,6 +39,7 @@ class SerialWriter:
     resume: Callable[[], None]
     high: int = HIGH_WATER
     low: int = LOW_WATER
+    on_failure: Callable[[Failure], None] | None = None  # told at once when a write fails
     _pending: list[bytes] = field(factory=list, init=False)
     _pending_bytes: int = field(default=0, init=False)
     _in_flight: int = field(default=0, init=False)
@@ -91,6 +92,8 @@ class SerialWriter:
         waiters, self._waiters = self._waiters, []
         for d in waiters:
             d.errback(failure)
+        if self.on_failure is not None:
+            self.on_failure(failure)
 
     def flush(self) -> Deferred[None]:
         """Fires once everything fed so far is written; fails with the first write error."""

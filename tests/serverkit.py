@@ -72,17 +72,30 @@ class Wire:
         self.send_raw(encode_frame(FrameKind.CONTROL, body.encode()))
         return rid
 
-    def messages(self) -> list[dict[str, Any]]:
-        """Control messages written since the last call."""
+    def frames(self) -> list[tuple[int, bytes]]:
+        """(kind, body) of every frame written since the last call."""
         data = self.transport.value()[self._read:]
         self._read += len(data)
         out = []
         while data:
             (length,) = struct.unpack(">I", data[:4])
-            assert data[4] == FrameKind.CONTROL
-            out.append(json.loads(data[5:4 + length]))
+            out.append((data[4], data[5:4 + length]))
             data = data[4 + length:]
         return out
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Control messages written since the last call (there must be no data frames)."""
+        frames = self.frames()
+        assert all(kind == FrameKind.CONTROL for kind, _ in frames)
+        return [json.loads(body) for _, body in frames]
+
+    def send_data(self, data: bytes) -> None:
+        self.send_raw(encode_frame(FrameKind.DATA, data))
+
+    def send_end(self, rid: int, checksum: str | None = None, abort: bool = False) -> None:
+        end: dict[str, Any] = {"type": "end", "id": rid}
+        end.update({"abort": True} if abort else {"checksum": checksum})
+        self.send_raw(encode_frame(FrameKind.CONTROL, json.dumps(end).encode()))
 
     def another(self, tmp: Path) -> Wire:
         """A second connection to the same server."""

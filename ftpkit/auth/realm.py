@@ -6,6 +6,7 @@ test-case-name: tests.unit.test_realm
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,14 @@ class Realm:
     log = Logger()
 
     def __init__(self, users: UserDB, root: Path, threads: ThreadRunner,
-                 quotas: QuotaBook | None = None, listings: ListingCache | None = None
-                 ) -> None:
+                 quotas: QuotaBook | None = None, listings: ListingCache | None = None,
+                 partial_ttl: float = 24 * 3600.0) -> None:
         self._users = users
         self._root = root
         self._threads = threads
         self.quotas = quotas if quotas is not None else QuotaBook()
         self._listings = listings if listings is not None else ListingCache()
+        self._partial_ttl = partial_ttl
 
     def requestAvatar(self, avatarId: Any, mind: object, *interfaces: Any) -> Deferred[Any]:
         if IAvatar not in interfaces:
@@ -52,8 +54,13 @@ class Realm:
     async def _login(self, name: str) -> tuple[Any, Avatar, Any]:
         record, home = await self._threads.run(self._prepare, name)
         storage = LocalStorage(home, self._threads, self._listings)
+        async def scan() -> tuple[int, int]:
+            # a user's first session: expire abandoned uploads, then count
+            await storage.sweep_uploads(time.time() - self._partial_ttl, ())
+            return await storage.usage()
+
         account = await self.quotas.open(record.name, record.quota, record.rescan,
-                                         storage.usage)
+                                         lambda: Deferred.fromCoroutine(scan()))
         avatar = Avatar(record.name, home, storage, account, refresh=self._refresh,
                         on_logout=self._logged_out)
         return IAvatar, avatar, avatar.logout

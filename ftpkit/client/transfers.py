@@ -108,7 +108,8 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
             progress(position, size)
         ahead = client.threads.run(read, position) if position < size else None
         while ahead is not None and not final.called:
-            data = await ahead
+            reading, ahead = ahead, None
+            data = await reading
             position += len(data)
             ahead = client.threads.run(read, position) if position < size else None
             await protocol.gate.ready()

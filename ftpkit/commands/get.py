@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionLost
 
 from ftpkit.commands.args import Arg
 from ftpkit.commands.base import Command
@@ -77,11 +78,15 @@ class Get(Command):
             ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
                 if position < size else None
             while ahead is not None:
-                data = await ahead
+                reading, ahead = ahead, None
+                data = await reading
                 position += len(data)
                 ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
                     if position < size else None
-                await context.channel.writable()
+                try:
+                    await context.channel.writable()
+                except ConnectionLost:
+                    raise CommandError(ErrorCode.ABORTED, "the client went away") from None
                 context.channel.send(data)
                 if bucket is not None and (delay := bucket.delay(len(data))) > 0:
                     await sleep(context.clock, delay)

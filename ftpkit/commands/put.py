@@ -21,6 +21,7 @@ from typing import Any
 
 from attrs import define, field
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ftpkit.auth.avatar import Avatar
@@ -69,7 +70,14 @@ class Receiver:
     def __attrs_post_init__(self) -> None:
         self._writer = SerialWriter(self._write, self.context.threads,
                                     lambda: self.channel.pause("backlog"),
-                                    lambda: self.channel.resume("backlog"))
+                                    lambda: self.channel.resume("backlog"),
+                                    on_failure=self._write_failed)
+
+    def _write_failed(self, failure: Failure) -> None:
+        """A disk write failed (disk full, say): stop the upload now, not at its end."""
+        self._failed = True
+        if not self.done.called:
+            self.done.errback(failure)
 
     def _write(self, chunks: list[bytes]) -> None:  # in a thread
         for chunk in chunks:
@@ -122,7 +130,8 @@ class Receiver:
         self._failed = True
         if not self.done.called:
             # let writes under way finish before the caller closes or discards the file
-            self._writer.flush().addBoth(lambda _: self.done.errback(error))
+            self._writer.flush().addBoth(
+                lambda _: None if self.done.called else self.done.errback(error))
 
 
 class Put(Command):
@@ -152,6 +161,7 @@ class Put(Command):
         account.charge(-freed)
         account.uploads.add(upload.id)
         reserved = 0
+        receiver: Receiver | None = None
         try:
             remaining = upload.size - upload.offset
             account.ensure_room(remaining - await self._replaced_size(avatar, target))
@@ -176,9 +186,14 @@ class Put(Command):
                                    f"the server's {algorithm} of what it stored is {digest}, "
                                    f"not {claimed}; nothing was stored")
             final, replaced = await context.threads.run(upload.commit, algorithm, digest)
-        except CommandError as e:
-            if e.code not in (ErrorCode.ABORTED, ErrorCode.INCOMPLETE):
-                account.charge(-(await context.threads.run(upload.discard)))
+        except Exception as e:
+            resumable = isinstance(e, CommandError) and e.code in (ErrorCode.ABORTED,
+                                                                  ErrorCode.INCOMPLETE)
+            if receiver is not None and not resumable:  # data moved and is no good: drop it
+                await context.threads.run(upload.discard)
+                account.charge(-(upload.offset + receiver.received))
+            elif receiver is None and upload.offset == 0:  # refused at once: nothing to keep
+                await context.threads.run(upload.discard)
             raise
         finally:
             account.release(reserved)

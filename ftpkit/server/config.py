@@ -19,6 +19,7 @@ import attrs
 from attrs import field, frozen
 
 from ftpkit.server.policy import SessionPolicy
+from ftpkit.storage.checksums import ALGORITHMS
 from ftpkit.units import parse_size
 
 DEFAULT_LISTEN = "tcp:8021:interface=127.0.0.1"
@@ -57,6 +58,7 @@ class ServerConfig:
     def from_mapping(cls, data: Mapping[str, Any], base: Path = Path(".")) -> ServerConfig:
         sections = _read_sections(data)
         server, limits, commands = sections["server"], sections["limits"], sections["commands"]
+        transfers = sections["transfers"]
         changes: dict[str, Any] = {}
         policy: dict[str, Any] = {}
         for key, value in server.items():
@@ -78,6 +80,15 @@ class ServerConfig:
         if "disabled" in commands:
             changes["disabled_commands"] = tuple(_str_list("commands.disabled",
                                                            commands["disabled"]))
+        for key, value in transfers.items():
+            name = f"transfers.{key}"
+            if key == "checksum":
+                policy[key] = _checked(name, value, lambda v: v in ALGORITHMS,
+                                       f"one of {', '.join(ALGORITHMS)}")
+            elif key == "partial_ttl":
+                policy[key] = _number(name, value, minimum=0)
+            elif key == "user_rate":
+                policy[key] = None if value == "unlimited" else _size(name, value, minimum=1)
         if "max_frame" in policy and "preauth_max_frame" not in policy:
             policy["preauth_max_frame"] = min(policy["max_frame"],
                                               SessionPolicy().preauth_max_frame)
@@ -94,6 +105,7 @@ _KEYS: dict[str, set[str]] = {
     "server": {"listen", "root", "users", "port_file", "threads"},
     "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
     "commands": {"disabled"},
+    "transfers": {"checksum", "partial_ttl", "user_rate"},
 }
 
 

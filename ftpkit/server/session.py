@@ -134,6 +134,10 @@ class ServerSession(FrameReceiver):
 
     def routeData(self, request_id: int, sink: IDataSink) -> None:
         """Send data frames and the end message of upload C{request_id} to C{sink}."""
+        if self._pending is not None:  # the client did not wait for the continue
+            self._fatal(ErrorCode.BAD_FRAME, "a request arrived before the end of an upload")
+            sink.lost()
+            return
         self._sink, self._sink_id = sink, request_id
 
     def _end_received(self, end: End) -> None:

@@ -88,7 +88,8 @@ def build_service(config: ServerConfig, reactor: Any) -> MultiService:
     except (UserDBError, RegistryError) as e:
         raise usage.UsageError(str(e)) from None
     config.root.mkdir(parents=True, exist_ok=True)
-    realm = Realm(users, config.root.resolve(), threads)
+    realm = Realm(users, config.root.resolve(), threads,
+                  partial_ttl=config.policy.partial_ttl)
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), threads)])
     factory = ServerFactory(registry, portal, reactor, threads, config.policy)
 

@@ -258,8 +258,14 @@ class LocalUpload:
 
     def discard(self) -> int:
         """Delete the staged data; the bytes freed."""
-        self.close()
-        return _remove(self._staging.fd, self.stem)
+        if not self.closed:
+            os.close(self._fd)
+        try:
+            return _remove(self._staging.fd, self.stem)
+        finally:
+            if not self.closed:
+                self.closed = True
+                self._staging.close()
 
     def close(self) -> None:
         """Stop writing; the staged data stays for a later resume."""

@@ -8,7 +8,6 @@ wait for that line, never for a fixed time.
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
 import sys
@@ -28,6 +27,15 @@ def admin(users: Path, *args: str, password: str | None = None) -> subprocess.Co
                           capture_output=True, text=True, timeout=60)
 
 
+class _Output:
+    """What one twistd process has printed so far."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.ended = False
+        self.changed = threading.Condition()
+
+
 class Server:
     def __init__(self, workdir: Path, *extra: str) -> None:
         self.workdir = workdir
@@ -37,6 +45,7 @@ class Server:
         self.extra = extra
         self.lines: list[str] = []
         self.process: subprocess.Popen[str] | None = None
+        self._output = _Output()
 
     def start(self, timeout: float = 30) -> Server:
         self.port_file.unlink(missing_ok=True)
@@ -45,31 +54,45 @@ class Server:
              "--listen", "tcp:0:interface=127.0.0.1", "--port-file", str(self.port_file),
              "--root", str(self.root), "--users", str(self.users), *self.extra],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self._wait_for("ftpkit ready", timeout)
-        threading.Thread(target=self._drain, daemon=True).start()
+        # One reader thread per process, from the start: select() on a buffered text
+        # pipe misses lines already read into Python's buffer (a flaky 30 s hang).
+        self._output = _Output()
+        threading.Thread(target=self._drain, args=(self.process, self._output),
+                         daemon=True).start()
+        try:
+            self._wait_for("ftpkit ready", timeout)
+        except BaseException:  # never leave a half-started twistd behind
+            self.process.kill()
+            self.process.wait(timeout=30)
+            raise
         self.port = int(self.port_file.read_text().split()[0])
         return self
 
     def _wait_for(self, marker: str, timeout: float) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        """Wait until the current process logs a line containing C{marker}."""
+        output = self._output
         deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.process.stdout, selectors.EVENT_READ)
-            while time.monotonic() < deadline:
-                if not sel.select(deadline - time.monotonic()):
-                    break
-                line = self.process.stdout.readline()
-                if not line:
-                    raise RuntimeError("twistd exited:\n" + "".join(self.lines))
-                self.lines.append(line)
-                if marker in line:
+        with output.changed:
+            while True:
+                if any(marker in line for line in output.lines):
                     return
-        raise TimeoutError(f"no {marker!r} from twistd:\n" + "".join(self.lines))
+                if output.ended:
+                    raise RuntimeError("twistd exited:\n" + "".join(output.lines))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {marker!r} from twistd:\n" + "".join(output.lines))
+                output.changed.wait(left)
 
-    def _drain(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
+    def _drain(self, process: subprocess.Popen[str], output: _Output) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with output.changed:
+                self.lines.append(line)
+                output.lines.append(line)
+                output.changed.notify_all()
+        with output.changed:
+            output.ended = True
+            output.changed.notify_all()
 
     def stop(self) -> int:
         if self.process is None:
