@@ -72,15 +72,17 @@ class SerialWriter:
     def _written(self, _: object) -> None:
         self._writing = False
         self._in_flight = 0
-        if self._paused and self._pending_bytes <= self.low:
-            self._paused = False
-            self.resume()
         if self._pending:
             self._next()
         else:
             waiters, self._waiters = self._waiters, []
             for d in waiters:
                 d.callback(None)
+        # Last: resuming may deliver frames at once, which feed() and so may start
+        # the next write; one write at a time keeps the bytes (and the hash) in order.
+        if self._paused and self._pending_bytes + self._in_flight <= self.low:
+            self._paused = False
+            self.resume()
 
     def _write_failed(self, failure: Failure) -> None:
         self._writing = False
@@ -206,3 +208,50 @@ class Pauser:
         if self._reasons:
             self._reasons.clear()
             self._resume()
+
+
+BLOCK = 4 * CHUNK  # bytes read per trip to a thread: fewer hand-offs per MiB
+
+
+def read_block(pread: Callable[[int, int], bytes], hasher: Any, position: int, end: int,
+               changed: Callable[[], Exception]) -> list[bytes]:
+    """
+    Blocking: up to L{BLOCK} bytes from C{position}, as data-frame-sized chunks fed to
+    C{hasher}; raises C{changed()} if the file is shorter than C{end}.
+    """
+    chunks = []
+    stop = min(end, position + BLOCK)
+    while position < stop:
+        want = min(CHUNK, stop - position)
+        data = pread(want, position)
+        if len(data) != want:
+            raise changed()
+        if hasher is not None:
+            hasher.update(data)
+        chunks.append(data)
+        position += want
+    return chunks
+
+
+async def pump(threads: ThreadRunner, read: Callable[[int], list[bytes]], start: int, end: int,
+               deliver: Callable[[list[bytes], int], Any]) -> int:
+    """
+    Read [start, end) a block at a time in a thread, one block ahead of C{deliver}
+    (awaited with the chunks and the position after them; it returns False to stop).
+    Memory: two blocks. Returns the position reached.
+    """
+    position = start
+    ahead: Deferred[list[bytes]] | None = threads.run(read, position) if position < end else None
+    try:
+        while ahead is not None:
+            reading, ahead = ahead, None
+            chunks = await reading
+            position += sum(len(c) for c in chunks)
+            ahead = threads.run(read, position) if position < end else None
+            if await deliver(chunks, position) is False:
+                break
+    finally:
+        if ahead is not None:  # let a read under way end before the caller closes the file
+            ahead.addErrback(lambda _: None)
+            await ahead
+    return position

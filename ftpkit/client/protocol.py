@@ -59,6 +59,7 @@ class ClientProtocol(FrameReceiver):
         self.data_sink: Callable[[bytes], None] | None = None  # the running download's
 
     def connectionMade(self) -> None:
+        self.tuneTransport()
         self.transport.registerProducer(self.gate, True)
 
     def call(self, command: str, args: dict[str, Any] | None = None,

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import RemoteError
 from ftpkit.storage import checksums
-from ftpkit.transfer import CHUNK, Pauser, SerialWriter, TokenBucket, sleep
+from ftpkit.transfer import Pauser, SerialWriter, TokenBucket, pump, read_block, sleep
 
 if TYPE_CHECKING:
     from ftpkit.client.api import Client
@@ -85,7 +85,6 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
     offset = int(info["offset"])
     hasher = checksums.new_hasher(info["algorithm"])
     fd = await client.threads.run(os.open, local, os.O_RDONLY | os.O_CLOEXEC)
-    ahead: Deferred[bytes] | None = None
     try:
         if offset:
             await client.threads.run(_hash_fd, fd, hasher, offset)
@@ -95,29 +94,30 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
                     await final
                 return None
 
-        def read(position: int) -> bytes:  # in a thread
-            data = os.pread(fd, min(CHUNK, size - position), position)
-            if len(data) != min(CHUNK, size - position):
-                raise TransferError("changed", f"{local} changed while it was being sent")
-            hasher.update(data)
-            return data
+        def read(position: int) -> list[bytes]:  # in a thread
+            return read_block(lambda n, at: os.pread(fd, n, at), hasher, position, size,
+                              lambda: TransferError("changed",
+                                                    f"{local} changed while it was being sent"))
 
         bucket = TokenBucket(rate, client.reactor) if rate else None
-        position = offset
         if progress:
-            progress(position, size)
-        ahead = client.threads.run(read, position) if position < size else None
-        while ahead is not None and not final.called:
-            reading, ahead = ahead, None
-            data = await reading
-            position += len(data)
-            ahead = client.threads.run(read, position) if position < size else None
-            await protocol.gate.ready()
-            protocol.sendData(data)
-            if progress:
-                progress(position, size)
-            if bucket is not None and (delay := bucket.delay(len(data))) > 0:
-                await sleep(client.reactor, delay)
+            progress(offset, size)
+
+        async def send(chunks: list[bytes], position: int) -> bool:
+            if final.called:  # the server stopped us early
+                return False
+            done = position - sum(len(c) for c in chunks)
+            for data in chunks:
+                await protocol.gate.ready()
+                protocol.sendData(data)
+                done += len(data)
+                if progress:
+                    progress(done, size)
+                if bucket is not None and (delay := bucket.delay(len(data))) > 0:
+                    await sleep(client.reactor, delay)
+            return True
+
+        await pump(client.threads, read, offset, size, send)
         if final.called:  # the server stopped us early; its error follows
             protocol.send_end(rid, abort=True)
         else:
@@ -129,9 +129,6 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
             final.addErrback(lambda _: None)
         raise
     finally:
-        if ahead is not None:
-            ahead.addErrback(lambda _: None)
-            await ahead
         await client.threads.run(os.close, fd)
     result["resumed_from"] = offset
     return result

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
 
 from ftpkit.commands.args import Arg
@@ -25,7 +24,7 @@ from ftpkit.commands.interfaces import ICommandContext
 from ftpkit.commands.put import user_bucket
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums
-from ftpkit.transfer import CHUNK, sleep
+from ftpkit.transfer import pump, read_block, sleep
 
 
 def _offset(n: int) -> str | None:
@@ -50,7 +49,6 @@ class Get(Command):
         checksums.new_hasher(algorithm)
         target = avatar.resolve(args["path"])
         download = await avatar.storage.open_download(target)
-        ahead: Deferred[bytes] | None = None
         try:
             size, version = download.size, download.version
             offset = args["offset"]
@@ -62,34 +60,29 @@ class Get(Command):
                                      "version": version, "checksum": known,
                                      "algorithm": algorithm})
 
-            def read(start: int, length: int) -> bytes:  # in a thread
+            def changed() -> Exception:
+                return CommandError(ErrorCode.CHANGED,
+                                    f"'{target}' changed while it was being sent")
+
+            def read(start: int) -> list[bytes]:  # in a thread
                 if hasher is not None and start == offset and offset:
                     _hash_range(download, hasher, 0, offset)
-                data: bytes = download.read(start, length)
-                if len(data) != length:
-                    raise CommandError(ErrorCode.CHANGED,
-                                       f"'{target}' changed while it was being sent")
-                if hasher is not None:
-                    hasher.update(data)
-                return data
+                return read_block(lambda n, at: download.read(at, n), hasher, start, size,
+                                  changed)
 
             bucket = user_bucket(context, avatar.quota)
-            position = offset
-            ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
-                if position < size else None
-            while ahead is not None:
-                reading, ahead = ahead, None
-                data = await reading
-                position += len(data)
-                ahead = context.threads.run(read, position, min(CHUNK, size - position)) \
-                    if position < size else None
-                try:
-                    await context.channel.writable()
-                except ConnectionLost:
-                    raise CommandError(ErrorCode.ABORTED, "the client went away") from None
-                context.channel.send(data)
-                if bucket is not None and (delay := bucket.delay(len(data))) > 0:
-                    await sleep(context.clock, delay)
+
+            async def send(chunks: list[bytes], position: int) -> None:
+                for data in chunks:
+                    try:
+                        await context.channel.writable()
+                    except ConnectionLost:
+                        raise CommandError(ErrorCode.ABORTED, "the client went away") from None
+                    context.channel.send(data)
+                    if bucket is not None and (delay := bucket.delay(len(data))) > 0:
+                        await sleep(context.clock, delay)
+
+            await pump(context.threads, read, offset, size, send)
             if known is not None:
                 digest = known
             else:
@@ -99,9 +92,6 @@ class Get(Command):
                 digest = hasher.hexdigest()
                 await context.threads.run(download.record, algorithm, digest)
         finally:
-            if ahead is not None:  # a read still under way must end before the close
-                ahead.addErrback(lambda _: None)
-                await ahead
             await context.threads.run(download.close)
         return {"path": target, "size": size, "checksum": digest, "algorithm": algorithm}
 

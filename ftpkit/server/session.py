@@ -93,6 +93,7 @@ class ServerSession(FrameReceiver):
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
         self.factory.sessions.add(self)
+        self.tuneTransport()
         self.transport.registerProducer(self.gate, True)
         self.log.info("session start peer={peer}", peer=self.peer)
         self.sendMessage(self.factory.hello)
