@@ -4,7 +4,10 @@ Measure one large put and get through the real CLI: throughput, and the server's
     .venv/bin/python scripts/measure_transfer.py [--size 2G] [--dir /dev/shm]
 
 Samples the server's resident memory (VmRSS) every 50 ms while each transfer
-runs and prints start, peak and end. Run by hand; not a test.
+runs and prints start, peak and end, and the growth of the kernel's high-water
+mark (VmHWM) across the transfer, which no sample can miss. A login runs first:
+argon2id verification takes 64 MiB by design, and that peak is not a transfer's.
+Run by hand; not a test.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from ftpkit.units import format_size, parse_size
 BIN = Path(sys.executable).parent
 
 
-def rss(pid: int) -> int:
+def rss(pid: int, field: str = "VmRSS") -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -35,7 +38,7 @@ def sampled(pid: int, command: list[str], env: dict[str, str]) -> tuple[float, l
     done = threading.Event()
 
     def sample() -> None:
-        while not done.wait(0.05):
+        while not done.wait(0.05):  # a sampling interval, not a synchronisation
             samples.append(rss(pid))
 
     thread = threading.Thread(target=sample)
@@ -76,12 +79,15 @@ def main() -> None:
             port = port_file.read_text().split()[0]
             env = dict(os.environ, FTPKIT_PASSWORD="bench")
             cli = [str(BIN / "ftpkit"), "--port", port, "--user", "bench"]
+            subprocess.run([*cli, "whoami"], env=env, check=True, stdout=subprocess.DEVNULL)
             for verb, args in (("put", [str(source), "big.bin"]),
                                ("get", ["big.bin", str(work / "copy.bin")])):
+                hwm = rss(server.pid, "VmHWM")
                 took, samples = sampled(server.pid, [*cli, verb, "--no-progress", *args], env)
                 print(f"{verb} {format_size(size)}: {took:.2f} s, {size / took / 1e6:,.0f} MB/s; "
                       f"server RSS start {format_size(samples[0])}, peak "
-                      f"{format_size(max(samples))}, end {format_size(samples[-1])}")
+                      f"{format_size(max(samples))}, end {format_size(samples[-1])}; "
+                      f"high-water mark +{format_size(rss(server.pid, 'VmHWM') - hwm)}")
         finally:
             server.terminate()
             server.wait()
