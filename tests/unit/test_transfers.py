@@ -156,22 +156,24 @@ def test_data_past_the_declared_size_is_refused_then_drained(wire: Wire, tmp_pat
     assert not (home(tmp_path) / "f").exists() and staged(tmp_path) == []
 
 
-def test_quota_checked_before_data_moves(tmp_path: Path) -> None:
+def with_quota(tmp_path: Path, quota: int) -> Wire:
+    """alice, logged in, with a byte limit."""
     users = make_users(tmp_path, alice="alice-pw")
-    users.set_quota("alice", 100)
+    users.set_quota("alice", quota)
     wire = Wire(tmp_path, users=users)
     wire.messages()
     wire.login()
+    return wire
+
+
+def test_quota_checked_before_data_moves(tmp_path: Path) -> None:
+    wire = with_quota(tmp_path, 100)
     assert wire.error("put", path="/f", size=101) == "quota_exceeded"
     assert staged(tmp_path) == []
 
 
 def test_a_lying_client_is_stopped_by_the_quota(tmp_path: Path) -> None:
-    users = make_users(tmp_path, alice="alice-pw")
-    users.set_quota("alice", 100)
-    wire = Wire(tmp_path, users=users)
-    wire.messages()
-    wire.login()
+    wire = with_quota(tmp_path, 100)
     rid, _ = start_put(wire, "/f", 10)
     wire.send_data(b"x" * 10)
     wire.send_data(b"x" * 200)
@@ -195,11 +197,7 @@ def test_overwrite_counts_only_the_difference(tmp_path: Path) -> None:
 
 
 def test_concurrent_uploads_reserve_space(tmp_path: Path) -> None:
-    users = make_users(tmp_path, alice="alice-pw")
-    users.set_quota("alice", 100)
-    first = Wire(tmp_path, users=users)
-    first.messages()
-    first.login()
+    first = with_quota(tmp_path, 100)
     start_put(first, "/a", 60)
     second = first.another(tmp_path)
     second.messages()
