@@ -30,6 +30,7 @@ setup(
             "mypy-zope>=1.0",
             "setuptools>=70.1",  # the install tests build ftpkit without build isolation
         ],
+        "bench": ["pyftpdlib>=2"],
     },
     entry_points={
         "console_scripts": [
