@@ -2,6 +2,9 @@
 Running blocking work off the reactor thread.
 
 test-case-name: tests.unit.test_threads
+
+Public API: C{run} of L{Threads} (as C{context.threads.run}); L{InlineThreads}
+for tests.
 """
 
 from __future__ import annotations

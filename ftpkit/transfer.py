@@ -3,6 +3,8 @@ Pieces shared by both ends of a transfer: ordered writes off the reactor thread
 with back-pressure, and a token bucket for rate limits.
 
 test-case-name: tests.unit.test_transfer
+
+Public API: none (internal to put and get).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ test-case-name: tests.unit.test_units
 
 K, M, G and T are powers of 1024 (KiB, MiB, GiB, TiB); "KiB" style suffixes and a
 trailing "B" are accepted too.
+
+Public API: L{parse_size}, L{format_size}.
 """
 
 from __future__ import annotations

@@ -1,1 +1,5 @@
-"""Users: the user database, password hashing, the Cred checker, realm and avatar."""
+"""
+Users: the user database, password hashing, the Cred checker, realm and avatar.
+
+Public API: L{ftpkit.auth.avatar.IAvatar}, as C{context.avatar}; the rest is internal.
+"""

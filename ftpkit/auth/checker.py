@@ -2,6 +2,8 @@
 The Cred credentials checker, backed by the user database.
 
 test-case-name: tests.unit.test_checker
+
+Public API: none (internal; commands reach the user through C{context.avatar}).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ test-case-name: tests.unit.test_userdb
 
 All methods block (by design: hashing costs CPU and memory). Call them from a
 thread, never from the reactor thread.
+
+Public API: none (internal).
 """
 
 from __future__ import annotations

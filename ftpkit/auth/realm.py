@@ -2,6 +2,8 @@
 The Cred realm: turns an authenticated user name into an L{Avatar}.
 
 test-case-name: tests.unit.test_realm
+
+Public API: none (internal; commands reach the user through C{context.avatar}).
 """
 
 from __future__ import annotations

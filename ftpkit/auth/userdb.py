@@ -6,6 +6,8 @@ test-case-name: tests.unit.test_userdb
 Every method blocks; the server calls them from its thread pool. Each call opens
 its own connection, so a change made by ftpkit-admin is seen by the running
 server on the next lookup, without a restart.
+
+Public API: none (internal; manage users with ftpkit-admin).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ test-case-name: tests.unit.test_cli
 
 Every action is `async def action(inv, client, opts) -> exit code`; the same
 actions serve one-shot commands and the shell.
+
+Public API: none (the ftpkit command's behaviour is documented in README.md).
 """
 
 from __future__ import annotations

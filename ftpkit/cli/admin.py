@@ -14,6 +14,8 @@ test-case-name: tests.unit.test_admin
 Passwords are read from a prompt, or from standard input when it is not a
 terminal; never from the command line. Changes apply to a running server at
 the user's next login (quota: next write).
+
+Public API: none (the ftpkit-admin command's behaviour is documented in README.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ test-case-name: tests.unit.test_cli
     ftpkit [--host H] [--port P] [--user U] COMMAND ...
 
 The password comes from $FTPKIT_PASSWORD, or else from a prompt.
+
+Public API: none (the ftpkit command's behaviour is documented in README.md).
 """
 
 from __future__ import annotations

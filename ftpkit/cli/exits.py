@@ -2,6 +2,8 @@
 Exit codes, and the one place that turns an exception into a message and a code.
 
 test-case-name: tests.unit.test_cli
+
+Public API: the exit codes, as README.md lists them.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 Progress for the CLI: a rich bar on a terminal, else nothing; and the summary line.
 
 test-case-name: tests.unit.test_cli
+
+Public API: none (internal).
 """
 
 from __future__ import annotations

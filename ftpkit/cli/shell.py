@@ -7,6 +7,8 @@ Interactive on a terminal (prompt, history, tab completion, `help`); otherwise i
 reads commands from stdin, one a line, and stops with the exit code of the first
 command that fails. A word that is not a shell command but is a command of the
 server (a plugin, say) is called with key=value arguments, as `call` would.
+
+Public API: none (the shell's behaviour is documented in README.md).
 """
 
 from __future__ import annotations

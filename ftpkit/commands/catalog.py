@@ -1,4 +1,8 @@
-"""commands: what this server offers."""
+"""
+commands: what this server offers.
+
+Public API: none (a built-in command, documented in docs/protocol.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""login, logout and quit: the session's own commands."""
+"""
+login, logout and quit: the session's own commands.
+
+Public API: none (built-in commands, documented in docs/protocol.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""ls and stat: looking at entries."""
+"""
+ls and stat: looking at entries.
+
+Public API: none (built-in commands, documented in docs/protocol.md; a good
+example to read before writing a command).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""pwd and cd: the session's current directory."""
+"""
+pwd and cd: the session's current directory.
+
+Public API: none (built-in commands, documented in docs/protocol.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""mkdir, rmdir, rm and mv: organising files within the home."""
+"""
+mkdir, rmdir, rm and mv: organising files within the home.
+
+Public API: none (built-in commands, documented in docs/protocol.md).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""quota: what you store, and what you may."""
+"""
+quota: what you store, and what you may.
+
+Public API: none (a built-in command, documented in docs/protocol.md).
+"""
 
 from __future__ import annotations
 

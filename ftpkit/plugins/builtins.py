@@ -1,4 +1,8 @@
-"""The built-in commands, published as plugins like any third-party command."""
+"""
+The built-in commands, published as plugins like any third-party command.
+
+Public API: none (the commands are the wire API, in docs/protocol.md).
+"""
 
 from ftpkit.commands.catalog import Commands
 from ftpkit.commands.get import Get

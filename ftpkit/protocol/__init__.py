@@ -2,6 +2,9 @@
 The wire protocol: Int32 frames, message types and error codes.
 
 Nothing here knows about commands, users or files. See docs/protocol.md.
+
+Public API for command authors: L{CommandError} and L{ErrorCode} only; the wire
+format itself is specified in docs/protocol.md.
 """
 
 from ftpkit.protocol.errors import CommandError, ErrorCode

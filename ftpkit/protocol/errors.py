@@ -2,6 +2,8 @@
 Stable error codes and the exception that carries one.
 
 test-case-name: tests.unit.test_messages
+
+Public API: L{CommandError}, L{ErrorCode}.
 """
 
 from enum import StrEnum

@@ -12,6 +12,8 @@ Every frame on the wire is::
 
 C{length} counts the kind byte and the body. The kind says what the body is, so a
 control message can never be mistaken for file data or the reverse.
+
+Public API: none (internal; the framing is specified in docs/protocol.md).
 """
 
 from __future__ import annotations

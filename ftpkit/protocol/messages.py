@@ -5,6 +5,8 @@ test-case-name: tests.unit.test_messages
 
 Decoding is strict: UTF-8 only, a JSON object at the top, every field of the
 right type. Unknown fields are ignored so that later versions may add fields.
+
+Public API: none (internal; the messages are specified in docs/protocol.md).
 """
 
 from __future__ import annotations

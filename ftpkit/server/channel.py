@@ -3,6 +3,9 @@ The data channel a transfer command uses: interim answers, data frames both ways
 flow control. Commands see only L{IDataChannel}; the session does the wiring.
 
 test-case-name: tests.unit.test_transfers
+
+Public API: none directly; transfer commands use it as
+L{ftpkit.commands.interfaces.IDataChannel}.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ test-case-name: tests.unit.test_config
 
 Every key is validated; an unknown key or a bad value stops startup with a
 message naming it. Relative paths in a file are taken from the file's directory.
+
+Public API: none (the TOML file, conf/ftpkit.toml, is the interface).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class ServerConfig:
     port_file: Path | None = None
     threads: int = 8
     disabled_commands: tuple[str, ...] = ()
+    # None: every command found; else only these (and the session commands).
+    enabled_commands: tuple[str, ...] | None = None
+    # (command name, plugin module) pairs: which module's command wins a name clash.
+    command_overrides: tuple[tuple[str, str], ...] = ()
     policy: SessionPolicy = field(factory=SessionPolicy)
 
     @classmethod
@@ -80,6 +86,17 @@ class ServerConfig:
         if "disabled" in commands:
             changes["disabled_commands"] = tuple(_str_list("commands.disabled",
                                                            commands["disabled"]))
+        if "enabled" in commands:
+            changes["enabled_commands"] = tuple(_str_list("commands.enabled",
+                                                          commands["enabled"]))
+            both = sorted(set(changes["enabled_commands"])
+                          & set(changes.get("disabled_commands", ())))
+            if both:
+                raise ConfigError(f"commands.enabled and commands.disabled both name "
+                                  f"{', '.join(repr(n) for n in both)}")
+        if "override" in commands:
+            changes["command_overrides"] = _overrides("commands.override",
+                                                      commands["override"])
         for key, value in transfers.items():
             name = f"transfers.{key}"
             if key == "checksum":
@@ -104,7 +121,7 @@ class ServerConfig:
 _KEYS: dict[str, set[str]] = {
     "server": {"listen", "root", "users", "port_file", "threads"},
     "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
-    "commands": {"disabled"},
+    "commands": {"enabled", "disabled", "override"},
     "transfers": {"checksum", "partial_ttl", "user_rate"},
 }
 
@@ -141,6 +158,14 @@ def _str_list(name: str, value: Any, nonempty: bool = False) -> list[str]:
         lambda v: isinstance(v, list) and all(isinstance(s, str) and s for s in v)
         and (bool(v) or not nonempty),
         "a non-empty list of strings" if nonempty else "a list of strings"))
+
+
+def _overrides(name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    table = _checked(
+        name, value,
+        lambda v: isinstance(v, dict) and all(isinstance(m, str) and m for m in v.values()),
+        'a table of command = "plugin.module" (e.g. {du = "ftpkit.plugins.mine"})')
+    return tuple(sorted(table.items()))
 
 
 def _int(name: str, value: Any, minimum: int) -> int:

@@ -2,6 +2,8 @@
 The server factory: holds what every session shares.
 
 test-case-name: tests.unit.test_session
+
+Public API: none (internal).
 """
 
 from __future__ import annotations

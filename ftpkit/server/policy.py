@@ -2,6 +2,8 @@
 Per-session limits.
 
 test-case-name: tests.unit.test_session
+
+Public API: L{SessionPolicy}'s attributes, read-only, as C{context.config}.
 """
 
 from attrs import frozen

@@ -2,6 +2,8 @@
 Services that make up a running server: the thread pool and the listeners.
 
 test-case-name: tests.integration.test_server
+
+Public API: none (internal).
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ State machine (docs/protocol.md, "Session states")::
 Requests are handled one at a time, in order. While a command runs, frame
 delivery pauses, which also stops reading from the socket: a client cannot queue
 unbounded work.
+
+Public API: none directly; commands see it through L{ICommandContext} and
+L{ISessionControl}.
 """
 
 from __future__ import annotations

@@ -5,6 +5,13 @@ test-case-name: tests.unit.test_tap
 
 This and the command-line entry points are the only places that import the
 global reactor.
+
+Public API: none (the twistd plugin's options are documented in README.md and
+conf/ftpkit.toml).
+
+Startup problems (a bad config, a command clash, an enabled command that is not
+installed) are raised as L{usage.UsageError} from C{postOptions}, so twistd
+prints the message, without a traceback, and exits non-zero.
 """
 
 from __future__ import annotations
@@ -67,25 +74,38 @@ class Options(usage.Options):
             if self[flag]:
                 overrides[key] = Path(self[flag])
         self.config = config.replace(**overrides)
+        self.registry = load_registry(self.config)
+
+
+def load_registry(config: ServerConfig) -> CommandRegistry:
+    """The commands C{config} asks for, found as plugins; or a UsageError saying why not."""
+    try:
+        return CommandRegistry.from_plugins(disabled=config.disabled_commands,
+                                            enabled=config.enabled_commands,
+                                            override=dict(config.command_overrides))
+    except RegistryError as e:
+        raise usage.UsageError(f"cannot start: {e}") from None
 
 
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return build_service(options.config, reactor)
+    return build_service(options.config, reactor, getattr(options, "registry", None))
 
 
-def build_service(config: ServerConfig, reactor: Any) -> MultiService:
+def build_service(config: ServerConfig, reactor: Any,
+                  registry: CommandRegistry | None = None) -> MultiService:
     top = MultiService()
     pool = ThreadPool(minthreads=0, maxthreads=config.threads, name="ftpkit")
     ThreadPoolService(pool).setServiceParent(top)
     threads = Threads(reactor, pool)
 
+    if registry is None:
+        registry = load_registry(config)
     users = UserDB(config.users)
     try:
         users.create()
-        registry = CommandRegistry.from_plugins(disabled=config.disabled_commands)
-    except (UserDBError, RegistryError) as e:
+    except UserDBError as e:
         raise usage.UsageError(str(e)) from None
     config.root.mkdir(parents=True, exist_ok=True)
     realm = Realm(users, config.root.resolve(), threads,

@@ -8,6 +8,9 @@ whole file, in C{/.ftpkit/sums/<dev>-<ino>} of the home. A record holds the file
 size and mtime (ns) at the time: it is used only while both still match, so a file
 changed by any means is hashed afresh. Renames keep the inode, so a moved file
 keeps its digest.
+
+Public API: none (internal; a command gets recorded digests through
+L{ftpkit.storage.interfaces.IDownload}).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ Errors common to every method: C{bad_path} (invalid or non-canonical path),
 C{not_found} or C{not_a_directory} (a parent directory is missing or is a file),
 C{outside_home} (a component is a symbolic link, never followed),
 C{permission_denied} (the OS refused).
+
+Public API: L{IStorage} (the methods declared here), L{IDownload}, L{Entry},
+L{Page}. A provider may have more methods (the transfer commands' uploads); those
+are not part of it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Literal
 
 from attrs import frozen
 from twisted.internet.defer import Deferred
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 EntryType = Literal["file", "dir", "symlink", "other"]
 
@@ -128,9 +132,46 @@ class IStorage(Interface):
         C{outside_home} for a link, C{permission_denied} for a device or fifo.
         """
 
+    def open_download(vpath: str) -> Deferred[IDownload]:
+        """
+        Fires with an L{IDownload} open on the regular file C{vpath}; the caller
+        must close it. Fails like L{open_read}.
+        """
+
     def open_dir_fd(vpath: str) -> Deferred[int]:
         """
         Fires with a file descriptor open on directory C{vpath} (for *at() calls);
         the caller must close it. Fails with C{not_a_directory}, or
         C{outside_home} if C{vpath} is a link.
         """
+
+
+class IDownload(Interface):
+    """
+    A regular file open for reading, from L{IStorage.open_download}. Every method
+    blocks: call them through C{context.threads.run}, never on the reactor thread.
+    """
+
+    path = Attribute("str: the virtual path it was opened as")
+    size = Attribute("int: the size in bytes when it was opened")
+    version = Attribute("str: names this exact content (changes when the file does)")
+
+    def read(offset: int, length: int) -> bytes:
+        """At most C{length} bytes from C{offset}; fewer only at the end of the file."""
+
+    def recorded(algorithm: str) -> str | None:
+        """
+        The hex digest of the whole file recorded earlier (by an upload, or a
+        download that hashed it), if one was for C{algorithm} and the file has not
+        changed since; else None.
+        """
+
+    def record(algorithm: str, digest: str) -> None:
+        """
+        Remember C{digest} as the whole file's, if the file is unchanged since it
+        was opened. One digest is kept per file: record only the server's transfer
+        algorithm (C{context.config.checksum}), or you displace the one transfers use.
+        """
+
+    def close() -> None:
+        """Release the file; further calls are errors. Closing twice is fine."""

@@ -14,6 +14,8 @@ a bounded scan instead (C{heapq.nsmallest}), which costs time, not memory.
 A directory changed within the last C{settle} seconds is not cached: file times
 tick coarsely (a few ms), so a change right after the scan could leave the
 directory's times unchanged and the cached names stale.
+
+Public API: none (internal; commands list through L{IStorage.list}).
 """
 
 from __future__ import annotations

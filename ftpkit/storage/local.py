@@ -21,6 +21,8 @@ construction.
 
 Errors name the virtual path, never the real one. All blocking work runs through
 the injected thread runner.
+
+Public API: none directly; commands use a L{LocalStorage} as L{IStorage}.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from zope.interface import implementer
 
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import paths
-from ftpkit.storage.interfaces import Entry, IStorage, Page
+from ftpkit.storage.interfaces import Entry, IDownload, IStorage, Page
 from ftpkit.storage.listing import ListingCache
 from ftpkit.storage.reading import LocalDownload
 from ftpkit.storage.staging import STAGING, SUMS, LocalUpload, Staging, open_subdir, staged_bytes
@@ -187,7 +189,7 @@ class LocalStorage:
                      ) -> Deferred[tuple[LocalUpload, int]]:
         return self._threads.run(self._start_upload, vpath, size, restart, busy)
 
-    def open_download(self, vpath: str) -> Deferred[LocalDownload]:
+    def open_download(self, vpath: str) -> Deferred[IDownload]:
         return self._threads.run(self._open_download, vpath)
 
     def sweep_uploads(self, older_than: float, busy: Collection[str]) -> Deferred[int]:

@@ -14,6 +14,9 @@ surrogates), free of control characters (U+0000-U+001F, U+007F-U+009F) and at mo
 255 UTF-8 bytes; a whole path is at most 4096 UTF-8 bytes. Anything else goes:
 "日本語.txt", emoji and spaces are ordinary names. Invalid input raises
 C{CommandError(bad_path)}.
+
+Public API: L{ROOT}, L{resolve}, L{split}, L{join}, L{parent}, L{name},
+L{is_valid_name}.
 """
 
 from __future__ import annotations

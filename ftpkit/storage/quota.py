@@ -9,6 +9,9 @@ then kept up to date by every write, delete and rename. It is scanned again when
 an admin asks (C{ftpkit-admin rescan NAME}), seen at the next refresh. The limit
 is re-read from the user database before each write, so a changed quota applies
 from the user's next write.
+
+Public API: L{QuotaAccount}: C{ensure_room}, C{charge}, C{report}, and the
+C{limit}, C{used}, C{files} and C{free} attributes (reached as C{context.avatar.quota}).
 """
 
 from __future__ import annotations

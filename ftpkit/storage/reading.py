@@ -4,6 +4,9 @@ Files opened for download, with what a resumable download needs to know.
 test-case-name: tests.unit.test_storage_transfer
 
 Every method blocks; the transfer code calls them from a thread.
+
+Public API: none directly; a L{LocalDownload} is used through
+L{ftpkit.storage.interfaces.IDownload}.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ import os
 from contextlib import suppress
 
 from attrs import define, field
+from zope.interface import implementer
 
 from ftpkit.storage import checksums
+from ftpkit.storage.interfaces import IDownload
 
 
+@implementer(IDownload)
 @define
 class LocalDownload:
     """

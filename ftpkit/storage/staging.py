@@ -11,6 +11,8 @@ the directory. A staged file survives a killed client or server and is found aga
 by the next upload of the same path and size, which resumes from its length.
 
 Every method here blocks; the transfer code calls them from a thread.
+
+Public API: none (internal to put).
 """
 
 from __future__ import annotations

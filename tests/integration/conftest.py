@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +37,15 @@ class _Output:
 
 
 class Server:
-    def __init__(self, workdir: Path, *extra: str) -> None:
+    def __init__(self, workdir: Path, *extra: str, bin: Path = BIN,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
+        """
+        @param bin: where twistd and ftpkit are (another venv's bin, say).
+        @param preexec_fn: run in the twistd child before it starts.
+        """
         self.workdir = workdir
+        self.bin = bin
+        self.preexec_fn = preexec_fn
         self.users = workdir / "users.sqlite"
         self.root = workdir / "homes"
         self.port_file = workdir / "port"
@@ -50,10 +57,11 @@ class Server:
     def start(self, timeout: float = 30) -> Server:
         self.port_file.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [str(BIN / "twistd"), "--pidfile=", "--logfile=-", "-n", "ftpkit",
+            [str(self.bin / "twistd"), "--pidfile=", "--logfile=-", "-n", "ftpkit",
              "--listen", "tcp:0:interface=127.0.0.1", "--port-file", str(self.port_file),
              "--root", str(self.root), "--users", str(self.users), *self.extra],
-            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=self.preexec_fn)
         # One reader thread per process, from the start: select() on a buffered text
         # pipe misses lines already read into Python's buffer (a flaky 30 s hang).
         self._output = _Output()
@@ -113,7 +121,7 @@ class Server:
         if password is not None:
             env["FTPKIT_PASSWORD"] = password
         return subprocess.run(
-            [str(BIN / "ftpkit"), "--port", str(self.port), "--user", user, *args],
+            [str(self.bin / "ftpkit"), "--port", str(self.port), "--user", user, *args],
             input=stdin, capture_output=True, text=True, env=env, timeout=timeout,
             stdin=subprocess.DEVNULL if stdin is None else None)
 

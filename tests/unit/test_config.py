@@ -58,7 +58,9 @@ def test_every_key(tmp_path: Path) -> None:
         max_login_failures = 5
 
         [commands]
+        enabled = ["ls", "du"]
         disabled = ["rm", "mkdir"]
+        override = {du = "ftpkit.plugins.mine", ls = "ftpkit.plugins.builtins"}
     """)
     base = tmp_path / "conf"
     assert config == ServerConfig(
@@ -68,6 +70,8 @@ def test_every_key(tmp_path: Path) -> None:
         port_file=base / "run" / "port",
         threads=3,
         disabled_commands=("rm", "mkdir"),
+        enabled_commands=("ls", "du"),
+        command_overrides=(("du", "ftpkit.plugins.mine"), ("ls", "ftpkit.plugins.builtins")),
         policy=SessionPolicy(max_frame=2 * 1024 * 1024, preauth_max_frame=16 * 1024,
                              login_failure_delay=0.25, max_login_failures=5),
     )
@@ -115,7 +119,7 @@ def test_unknown_section_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "key"), [
     ("[limits]\nbogus = 1\n", "limits.bogus"),
     ("[server]\nport = 1\n", "server.port"),
-    ("[commands]\nenabled = []\n", "commands.enabled"),
+    ("[commands]\nallowed = []\n", "commands.allowed"),
 ])
 def test_unknown_key_is_named(tmp_path: Path, text: str, key: str) -> None:
     assert f"unknown key {key};" in load_error(tmp_path, text)
@@ -123,6 +127,9 @@ def test_unknown_key_is_named(tmp_path: Path, text: str, key: str) -> None:
 
 def test_section_must_be_a_table(tmp_path: Path) -> None:
     assert "[server] must be a table" in load_error(tmp_path, "server = 1\n")
+
+
+OVERRIDE_WANT = 'a table of command = "plugin.module" (e.g. {du = "ftpkit.plugins.mine"})'
 
 
 @pytest.mark.parametrize(("text", "key", "want"), [
@@ -147,6 +154,11 @@ def test_section_must_be_a_table(tmp_path: Path) -> None:
     ("[limits]\nmax_login_failures = 0", "limits.max_login_failures", "an integer >= 1"),
     ('[commands]\ndisabled = "rm"', "commands.disabled", "a list of strings"),
     ("[commands]\ndisabled = [1]", "commands.disabled", "a list of strings"),
+    ('[commands]\nenabled = "ls"', "commands.enabled", "a list of strings"),
+    ('[commands]\nenabled = [""]', "commands.enabled", "a list of strings"),
+    ('[commands]\noverride = ["du"]', "commands.override", OVERRIDE_WANT),
+    ('[commands]\noverride = {du = 1}', "commands.override", OVERRIDE_WANT),
+    ('[commands]\noverride = {du = ""}', "commands.override", OVERRIDE_WANT),
 ])
 def test_wrong_value_names_the_key(tmp_path: Path, text: str, key: str, want: str) -> None:
     assert f"{key} must be {want}, not " in load_error(tmp_path, text)
@@ -160,6 +172,29 @@ def test_bad_size_string_names_the_key(tmp_path: Path, size: str) -> None:
 
 def test_empty_disabled_list_is_fine(tmp_path: Path) -> None:
     assert load(tmp_path, "[commands]\ndisabled = []\n").disabled_commands == ()
+
+
+def test_enabled_unset_means_every_command_and_empty_means_only_the_session_ones(
+        tmp_path: Path) -> None:
+    assert load(tmp_path, "[commands]\n").enabled_commands is None
+    assert load(tmp_path, "[commands]\nenabled = []\n").enabled_commands == ()
+
+
+def test_a_command_both_enabled_and_disabled_is_refused(tmp_path: Path) -> None:
+    message = load_error(tmp_path, '[commands]\nenabled = ["ls", "rm"]\ndisabled = ["rm"]\n')
+    assert "commands.enabled and commands.disabled both name 'rm'" in message
+
+
+def test_the_shipped_config_file_loads_and_its_examples_are_valid(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "conf" / "ftpkit.toml"
+    assert ServerConfig.from_toml(shipped).enabled_commands is None
+    # Every commented-out "key = value" line is a valid setting once uncommented.
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and " = " in line and not line[2:3].isupper()
+        else line for line in shipped.read_text().splitlines())
+    config = load(tmp_path, uncommented)
+    assert config.enabled_commands == ("ls", "stat", "get", "put", "checksum")
+    assert config.command_overrides == (("du", "ftpkit.plugins.ftpkit_checksum_commands"),)
 
 
 @pytest.mark.parametrize("text", ["[server", "threads = ", "[server]\nthreads = 1\nthreads = 2"])

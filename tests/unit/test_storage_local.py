@@ -15,7 +15,7 @@ from zope.interface.verify import verifyObject
 
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import local
-from ftpkit.storage.interfaces import Entry, IStorage
+from ftpkit.storage.interfaces import Entry, IDownload, IStorage
 from ftpkit.storage.local import LocalStorage
 from ftpkit.threads import InlineThreads
 from tests.serverkit import result_of as result
@@ -65,6 +65,17 @@ def names(storage: LocalStorage, vpath: str = "/") -> list[str]:
 
 def test_provides_istorage(storage: LocalStorage) -> None:
     assert verifyObject(IStorage, storage)
+
+
+def test_open_download_provides_idownload(storage: LocalStorage) -> None:
+    download = result(storage.open_download("/a.txt"))
+    try:
+        assert verifyObject(IDownload, download)
+        assert (download.path, download.size, download.read(1, 3)) == ("/a.txt", 5, b"ell")
+        assert download.recorded("sha256") is None
+    finally:
+        download.close()
+    download.close()  # twice is fine
 
 
 # -- stat, is_dir, list --------------------------------------------------------
