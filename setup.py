@@ -19,6 +19,7 @@ setup(
         "zope.interface>=6",
         "attrs>=23.1",
         "argon2-cffi>=23.1",
+        "blake3>=1.0",
         "rich>=13",
     ],
     extras_require={

@@ -21,28 +21,35 @@ from zope.interface import implementer
 
 from ftpkit.threads import ThreadRunner
 
+Buffer = bytes | memoryview  # file data as the framing hands it on, uncopied
+
 CHUNK = 256 * 1024  # bytes of file data per data frame
 HIGH_WATER = 4 * 1024 * 1024  # buffered bytes at which a writer stops its source
 LOW_WATER = 1 * 1024 * 1024  # ... and at which it starts it again
+PIECE_OVERHEAD = 256  # bytes a queued piece counts for beyond its data
+BATCH = 1024 * 1024  # bytes a writer gathers before a trip to its thread
 
 
 @define
 class SerialWriter:
     """
     Takes chunks on the reactor thread and hands them, in order and in batches, to a
-    blocking C{write} run in a thread, one batch at a time. When more than
+    blocking C{write} run in a thread, one batch at a time. A batch goes to the
+    thread once C{batch} bytes wait (or on L{flush}): each trip to a thread costs a
+    wake-up on both sides, so few large trips beat many small ones. When more than
     C{high} bytes wait, it calls C{pause} (stop reading the peer); below C{low},
     C{resume}. Memory per writer is thus bounded by about C{high} plus one frame.
     """
 
-    write: Callable[[list[bytes]], None]
+    write: Callable[[list[Buffer]], None]
     threads: ThreadRunner
     pause: Callable[[], None]
     resume: Callable[[], None]
     high: int = HIGH_WATER
     low: int = LOW_WATER
+    batch: int = BATCH
     on_failure: Callable[[Failure], None] | None = None  # told at once when a write fails
-    _pending: list[bytes] = field(factory=list, init=False)
+    _pending: list[Buffer] = field(factory=list, init=False)
     _pending_bytes: int = field(default=0, init=False)
     _in_flight: int = field(default=0, init=False)
     _paused: bool = field(default=False, init=False)
@@ -54,16 +61,22 @@ class SerialWriter:
     def failed(self) -> Failure | None:
         return self._failure
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: Buffer) -> None:
         if self._failure is not None:
             return  # already failed: drop
         self._pending.append(chunk)
-        self._pending_bytes += len(chunk)
+        # Each piece also costs its object: a flood of tiny pieces is bounded too.
+        self._pending_bytes += len(chunk) + PIECE_OVERHEAD
         if not self._paused and self._pending_bytes + self._in_flight > self.high:
             self._paused = True
             self.pause()
-        if not self._writing:
+        if not self._writing and self._due():
             self._next()
+
+    def _due(self) -> bool:
+        """A batch should go now: it is big enough, or someone waits on it."""
+        return bool(self._pending) and (self._paused or bool(self._waiters)
+                                        or self._pending_bytes >= min(self.batch, self.high))
 
     def _next(self) -> None:
         batch, self._pending = self._pending, []
@@ -74,9 +87,9 @@ class SerialWriter:
     def _written(self, _: object) -> None:
         self._writing = False
         self._in_flight = 0
-        if self._pending:
+        if self._due():
             self._next()
-        else:
+        elif not self._pending:
             waiters, self._waiters = self._waiters, []
             for d in waiters:
                 d.callback(None)
@@ -109,6 +122,8 @@ class SerialWriter:
             return succeed(None)
         d = Deferred()
         self._waiters.append(d)
+        if not self._writing:
+            self._next()
         return d
 
 

@@ -56,7 +56,7 @@ class ClientProtocol(FrameReceiver):
         self._next_id = 1
         self._closing_error: Exception | None = None
         self.gate = WriteGate()
-        self.data_sink: Callable[[bytes], None] | None = None  # the running download's
+        self.data_sink: Callable[[bytes | memoryview], None] | None = None  # the running download's
 
     def connectionMade(self) -> None:
         self.tuneTransport()
@@ -130,11 +130,11 @@ class ClientProtocol(FrameReceiver):
         else:
             d.callback(outcome)
 
-    def dataFrameReceived(self, body: bytes) -> None:
+    def dataPieceReceived(self, piece: bytes | memoryview, last: bool) -> None:
         if self.data_sink is None:
             self._fail_connection(ProtocolError("unexpected data frame"))
         else:
-            self.data_sink(body)
+            self.data_sink(piece)
 
     def frameError(self, reason: str) -> None:
         self._fail_connection(ProtocolError(reason))

@@ -23,8 +23,9 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import RemoteError
+from ftpkit.fileio import write_all
 from ftpkit.storage import checksums
-from ftpkit.transfer import Pauser, SerialWriter, TokenBucket, pump, read_block, sleep
+from ftpkit.transfer import Buffer, Pauser, SerialWriter, TokenBucket, pump, read_block, sleep
 
 if TYPE_CHECKING:
     from ftpkit.client.api import Client
@@ -208,16 +209,14 @@ def _start_download(client: Client, info: Result, part: Path, note: Path,
     os.ftruncate(fd, offset)  # a changed file restarts at 0; drop any stray tail
     prefix = [offset]
 
-    def write(chunks: list[bytes]) -> None:  # in a thread, in order
+    def write(chunks: list[Buffer]) -> None:  # in a thread, in order
         if prefix[0]:
             _hash_fd(fd, hasher, prefix[0])
             prefix[0] = 0
         os.lseek(fd, 0, os.SEEK_END)
         for chunk in chunks:
             hasher.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view):]
+        write_all(fd, chunks)
 
     pauser = Pauser(protocol.pauseFrames, protocol.resumeFrames)
     writer = SerialWriter(write, client.threads, lambda: pauser.pause("backlog"),
@@ -225,7 +224,7 @@ def _start_download(client: Client, info: Result, part: Path, note: Path,
     bucket = TokenBucket(rate, client.reactor) if rate else None
     done = [offset]
 
-    def sink(chunk: bytes) -> None:
+    def sink(chunk: Buffer) -> None:
         writer.feed(chunk)
         done[0] += len(chunk)
         if progress:

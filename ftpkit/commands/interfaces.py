@@ -59,8 +59,12 @@ class ISessionControl(Interface):
 class IDataSink(Interface):
     """Receives an upload's data frames and its end, on the reactor thread."""
 
-    def data(chunk: bytes) -> None:
-        """One data frame's bytes."""
+    def data(chunk: bytes | memoryview) -> None:
+        """
+        The next bytes of the upload, in order: a whole data frame or part of one
+        (the framing hands file data on as it arrives, without copying it). The
+        object is immutable and may be kept.
+        """
 
     def end(checksum: str | None, abort: bool) -> None:
         """The client's end message; no data follows it."""
@@ -83,6 +87,12 @@ class IDataChannel(Interface):
 
     def resume(reason: object) -> None:
         """Undo pause(reason); reading goes on when no reason is left."""
+
+    def frame_remaining() -> int:
+        """
+        While a sink's data() runs: the bytes of the same data frame still to come
+        after this piece (a frame can arrive in several pieces).
+        """
 
     def send(data: bytes) -> None:
         """Send one data frame (at most a few hundred KiB)."""

@@ -32,7 +32,7 @@ from ftpkit.commands.interfaces import ICommandContext, IDataChannel, IDataSink
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums, paths
 from ftpkit.storage.quota import QuotaAccount
-from ftpkit.transfer import SerialWriter, TokenBucket
+from ftpkit.transfer import Buffer, SerialWriter, TokenBucket
 
 
 def _size(n: int) -> str | None:
@@ -79,16 +79,17 @@ class Receiver:
         if not self.done.called:
             self.done.errback(failure)
 
-    def _write(self, chunks: list[bytes]) -> None:  # in a thread
+    def _write(self, chunks: list[Buffer]) -> None:  # in a thread
         for chunk in chunks:
             self.hasher.update(chunk)
         self.upload.append(chunks)
 
-    def data(self, chunk: bytes) -> None:
+    def data(self, chunk: Buffer) -> None:
         if self._failed:
             return
         if self.received + len(chunk) > self.expected:
-            excess = self.received + len(chunk) - self.expected
+            # the frame this piece belongs to is refused whole (docs/protocol.md §9.14)
+            excess = self.received + len(chunk) + self.channel.frame_remaining() - self.expected
             free = self.account.free
             if free is not None and excess > free:
                 self._fail(CommandError(ErrorCode.QUOTA_EXCEEDED,

@@ -19,6 +19,7 @@ Public API: none (internal; the framing is specified in docs/protocol.md).
 from __future__ import annotations
 
 import struct
+from collections import deque
 from enum import IntEnum
 from typing import Any
 
@@ -27,6 +28,7 @@ from twisted.protocols.basic import Int32StringReceiver
 _PREFIX = struct.Struct(">I")
 TRANSPORT_BUFFER = 1024 * 1024
 _HEADER = struct.Struct(">IB")
+_SMALL_READ = 2048
 
 
 class FrameKind(IntEnum):
@@ -36,17 +38,23 @@ class FrameKind(IntEnum):
 
 class FrameReceiver(Int32StringReceiver):
     """
-    An L{Int32StringReceiver} that reassembles frames without quadratic copying,
-    understands frame kinds, and can stop delivering frames while the application
-    is busy (which also stops reading from the socket, so the peer feels it).
+    An L{Int32StringReceiver} that parses frames in linear time without copying
+    file data, understands frame kinds, and can stop delivering frames while the
+    application is busy (which also stops reading from the socket, so the peer
+    feels it).
 
     Stock L{Int32StringReceiver.dataReceived} concatenates the whole unprocessed
     buffer with each read, so a frame of size S costs O(S^2/read size) bytes of
-    copying. Here the buffer is a C{bytearray} that grows in place and is trimmed
-    from the front (O(1) amortised in CPython), so each byte is copied at most
-    twice whatever the frame size.
+    copying. Here the reads are kept as they came, in a queue, and:
 
-    Subclasses implement L{controlReceived}, L{dataFrameReceived} and
+      - a control frame (small, bounded by L{MAX_LENGTH}) is joined into one
+        C{bytes} once it is whole;
+      - a data frame's body is never reassembled: each piece of it is handed to
+        L{dataPieceReceived} as soon as it arrives, as a C{memoryview} of the read
+        it came in (zero copies; the read is immutable, so the view stays valid
+        for as long as anyone holds it). C{last} marks the frame's final piece.
+
+    Subclasses implement L{controlReceived}, L{dataPieceReceived} and
     L{frameError}.
     """
 
@@ -57,7 +65,10 @@ class FrameReceiver(Int32StringReceiver):
     transport: Any
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._reads: deque[bytes] = deque()  # what arrived and is not yet consumed
+        self._head = 0  # bytes of _reads[0] already consumed
+        self._buffered = 0  # unconsumed bytes in _reads
+        self._data_left = 0  # bytes of the current data frame's body still to come
         self._framesPaused = False
         self._delivering = False
         self._stopped = False
@@ -65,49 +76,100 @@ class FrameReceiver(Int32StringReceiver):
     # -- receiving -----------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
-        if self._stopped:
+        if self._stopped or not data:
             return
-        self._buffer += data
+        reads = self._reads
+        if reads and len(data) < _SMALL_READ and len(reads[-1]) < _SMALL_READ:
+            reads[-1] += data  # a trickle of tiny reads costs one object per 2 KiB, not each
+        else:
+            reads.append(data)
+        self._buffered += len(data)
         self._deliver()
 
     def _deliver(self) -> None:
         if self._delivering:
             return  # re-entered from a frame callback; the outer loop continues
         self._delivering = True
-        buf = self._buffer
-        pos = 0
         try:
             while not self._framesPaused and not self._stopped:
-                if len(buf) - pos < 4:
+                if self._data_left:
+                    if not self._buffered:
+                        break
+                    self._deliver_piece()
+                elif not self._next_frame():
                     break
-                (length,) = _PREFIX.unpack_from(buf, pos)
-                if length > self.MAX_LENGTH:
-                    self._stopped = True
-                    self.lengthLimitExceeded(length)
-                    break
-                end = pos + 4 + length
-                if len(buf) < end:
-                    break
-                if length == 0:
-                    self._stopped = True
-                    self.frameError("empty frame: a frame carries at least its kind byte")
-                    break
-                kind = buf[pos + 4]
-                with memoryview(buf) as view:  # one copy, not two
-                    body = bytes(view[pos + 5 : end])
-                pos = end
-                if kind == FrameKind.CONTROL:
-                    self.controlReceived(body)
-                elif kind == FrameKind.DATA:
-                    self.dataFrameReceived(body)
-                else:
-                    self._stopped = True
-                    self.frameError(f"unknown frame kind 0x{kind:02x}")
         finally:
-            del buf[:pos]
             self._delivering = False
         if self._stopped:
-            buf.clear()
+            self._drop()
+
+    def _deliver_piece(self) -> None:
+        read, head = self._reads[0], self._head
+        n = min(self._data_left, len(read) - head)
+        piece: bytes | memoryview = read if head == 0 and n == len(read) \
+            else memoryview(read)[head:head + n]
+        self._consume(n)
+        self._data_left -= n
+        self.dataPieceReceived(piece, self._data_left == 0)
+
+    def _next_frame(self) -> bool:
+        """Start (or, for a control frame, deliver) the next frame; False: wait for more."""
+        if self._buffered < 4:
+            return False
+        (length,) = _PREFIX.unpack(self._peek(4))
+        if length > self.MAX_LENGTH:
+            self._stopped = True
+            self.lengthLimitExceeded(length)
+            return False
+        if length == 0:
+            self._stopped = True
+            self.frameError("empty frame: a frame carries at least its kind byte")
+            return False
+        if self._buffered < 5:
+            return False
+        kind = self._peek(5)[4]
+        if kind == FrameKind.DATA:
+            self._consume(5)
+            self._data_left = length - 1
+            if not self._data_left:
+                self.dataPieceReceived(b"", True)
+            return True
+        if kind == FrameKind.CONTROL:
+            if self._buffered < 4 + length:
+                return False
+            body = self._peek(4 + length)[5:]
+            self._consume(4 + length)
+            self.controlReceived(body)
+            return True
+        self._stopped = True
+        self.frameError(f"unknown frame kind 0x{kind:02x}")
+        return False
+
+    def _peek(self, n: int) -> bytes:
+        """The next C{n} buffered bytes (n <= _buffered), without consuming them."""
+        first = self._reads[0]
+        if len(first) - self._head >= n:
+            return first[self._head:self._head + n]
+        parts, want = [], n
+        for i, read in enumerate(self._reads):
+            start = self._head if i == 0 else 0
+            parts.append(read[start:start + want])
+            want -= len(parts[-1])
+            if not want:
+                break
+        return b"".join(parts)
+
+    def _consume(self, n: int) -> None:
+        self._buffered -= n
+        n += self._head
+        reads = self._reads
+        while reads and n >= len(reads[0]):
+            n -= len(reads.popleft())
+        self._head = n
+
+    def _drop(self) -> None:
+        self._reads.clear()
+        self._head = self._buffered = self._data_left = 0
 
     def stringReceived(self, string: bytes) -> None:  # pragma: no cover - unused
         raise AssertionError("FrameReceiver parses frames itself")
@@ -130,15 +192,20 @@ class FrameReceiver(Int32StringReceiver):
     def stopFrames(self) -> None:
         """Deliver nothing more, whatever is buffered (used before closing)."""
         self._stopped = True
-        self._buffer.clear()
+        self._drop()
 
     @property
     def framesStopped(self) -> bool:
         return self._stopped
 
     @property
+    def dataFrameRemaining(self) -> int:
+        """Bytes of the data frame under way not yet handed to L{dataPieceReceived}."""
+        return self._data_left
+
+    @property
     def bufferedBytes(self) -> int:
-        return len(self._buffer)
+        return self._buffered
 
     def tuneTransport(self) -> None:
         """
@@ -154,7 +221,11 @@ class FrameReceiver(Int32StringReceiver):
     def controlReceived(self, body: bytes) -> None:
         raise NotImplementedError
 
-    def dataFrameReceived(self, body: bytes) -> None:
+    def dataPieceReceived(self, piece: bytes | memoryview, last: bool) -> None:
+        """
+        Part of a data frame's body, in order; C{last}: the frame ends here. A frame
+        may arrive in any number of pieces (an empty frame as one empty piece).
+        """
         raise NotImplementedError
 
     def frameError(self, reason: str) -> None:

@@ -48,6 +48,9 @@ class Channel:
         """The request is answered: whatever paused reading, reading goes on."""
         self._pauser.resume_all()
 
+    def frame_remaining(self) -> int:
+        return self._session.dataFrameRemaining
+
     def send(self, data: bytes) -> None:
         self._session.sendData(data)
 

@@ -30,4 +30,4 @@ class SessionPolicy:
     max_login_failures: int = 3
     user_rate: int | None = None  # bytes/s across all of a user's transfers; None: no limit
     partial_ttl: float = 24 * 3600.0  # seconds an idle staged upload is kept for resume
-    checksum: str = "sha256"  # the algorithm transfers are verified with
+    checksum: str = "blake3"  # the algorithm transfers are verified with

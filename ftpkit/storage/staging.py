@@ -17,6 +17,7 @@ Public API: none (internal to put).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from contextlib import suppress
 
 from attrs import define, field
 
+from ftpkit.fileio import write_all
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums, paths
 from ftpkit.storage.interfaces import Entry
@@ -218,15 +220,11 @@ class LocalUpload:
         finally:
             os.close(fd)
 
-    def append(self, chunks: Sequence[bytes]) -> None:
+    def append(self, chunks: Sequence[bytes | memoryview]) -> None:
         try:
-            for chunk in chunks:  # os.writev may write short; loop per chunk
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(self._fd, view):]
-                self.written += len(chunk)
+            self.written += write_all(self._fd, chunks)
         except OSError as e:
-            if e.errno in (28, 122):  # ENOSPC, EDQUOT
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise CommandError(ErrorCode.STORAGE_FULL,
                                    f"the server's disk is full; '{self.path}' was not stored"
                                    ) from e

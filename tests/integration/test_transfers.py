@@ -11,7 +11,6 @@ step, the test waits for the server's log line for that put.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
 
 from ftpkit.units import format_size
@@ -46,8 +46,9 @@ def content(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def digest(data: bytes) -> str:
+    """The server's default checksum (blake3)."""
+    return blake3.blake3(data).hexdigest()
 
 
 def ok(server: Server, *args: str, **kw: Any) -> str:
@@ -285,7 +286,7 @@ def test_put_and_get_round_trip(server: Server, alice: RawClient, tmp_path: Path
     for name, data in files.items():
         (up / name).write_bytes(data)
         out = ok(server, "put", "--no-progress", str(up / name))
-        assert f"-> /{name}: " in out and "sha256 verified" in out, out
+        assert f"-> /{name}: " in out and "blake3 verified" in out, out
         assert "resumed" not in out and "restarted" not in out
         assert (home(server) / name).read_bytes() == data
     for name, data in files.items():
@@ -314,7 +315,7 @@ def test_put_and_get_round_trip(server: Server, alice: RawClient, tmp_path: Path
     for rel, data in leaves.items():
         (tree / rel).write_bytes(data)
     out = ok(server, "put", "-r", "--no-progress", str(tree))
-    assert out.count("sha256 verified") == len(leaves), out
+    assert out.count("blake3 verified") == len(leaves), out
     remote = home(server) / "tree"
     assert (remote / "empty").is_dir()
     assert sorted(str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()) \
@@ -454,9 +455,9 @@ def test_a_corrupted_staged_byte_is_caught_by_the_checksum(server: Server,
         assert (cont["type"], cont["id"]) == ("continue", rid), cont
         offset = cont["result"]["offset"]
         assert offset == len(corrupted)
-        assert cont["result"]["prefix_checksum"] == sha256(bytes(corrupted))
+        assert cont["result"]["prefix_checksum"] == digest(bytes(corrupted))
         client.send_data(data[offset:])
-        client.end(rid, sha256(data))
+        client.end(rid, digest(data))
         reply = client.read()
         assert (reply["type"], reply["id"], reply["code"]) == ("error", rid,
                                                                "checksum_mismatch"), reply
@@ -516,7 +517,7 @@ def test_a_client_sending_more_than_it_declared_is_stopped(
         for length in frames:
             client.send_data(data[position:position + length], frame=length)
             position += length
-        client.end(rid, sha256(data))
+        client.end(rid, digest(data))
         reply = client.read()
         assert (reply["type"], reply["id"], reply["code"]) == ("error", rid, code), reply
         # the connection is still usable, and nothing was kept
@@ -581,7 +582,7 @@ def test_a_get_during_a_put_sees_the_old_file(server: Server, alice: RawClient,
             proc.wait(timeout=DEADLINE)
     assert (cont["result"]["size"], entry["size"]) == (len(old), len(old))
     assert during == old
-    assert (final["type"], final["result"]["checksum"]) == ("ok", sha256(old)), final
+    assert (final["type"], final["result"]["checksum"]) == ("ok", digest(old)), final
     assert code == 0, (out, err)
     ok(server, "get", "--no-progress", "f.bin", str(tmp_path / "after"))
     assert (tmp_path / "after").read_bytes() == new

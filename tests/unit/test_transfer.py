@@ -7,7 +7,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
-from ftpkit.transfer import Pauser, SerialWriter, TokenBucket
+from ftpkit.transfer import PIECE_OVERHEAD, Pauser, SerialWriter, TokenBucket
 from tests.serverkit import result_of
 
 
@@ -63,7 +63,7 @@ def test_a_failed_write_is_reported_once_and_later_chunks_dropped() -> None:
     def write(chunks: list[bytes]) -> None:
         raise OSError(28, "No space left on device")
 
-    writer = SerialWriter(write, threads, lambda: None, lambda: None,
+    writer = SerialWriter(write, threads, lambda: None, lambda: None, batch=1,
                           on_failure=failures.append)
     writer.feed(b"x")
     threads.finish_one()
@@ -72,6 +72,40 @@ def test_a_failed_write_is_reported_once_and_later_chunks_dropped() -> None:
     assert threads.jobs == []
     d = writer.flush()
     d.addErrback(lambda f: f.trap(OSError))
+
+
+def test_small_pieces_are_gathered_into_one_batch_per_trip_to_a_thread() -> None:
+    threads = HeldThreads()
+    written: list[list[bytes]] = []
+    piece = 1000 + PIECE_OVERHEAD
+    writer = SerialWriter(written.append, threads, lambda: None, lambda: None,
+                          batch=10 * piece)
+    for _ in range(9):
+        writer.feed(b"x" * 1000)
+    assert threads.jobs == []  # below one batch: nothing goes yet
+    writer.feed(b"y" * 1000)
+    assert len(threads.jobs) == 1
+    writer.feed(b"z")
+    threads.finish_one()
+    assert [len(batch) for batch in written] == [10] and threads.jobs == []
+    d = writer.flush()  # the tail goes at once, however small
+    assert len(threads.jobs) == 1 and not d.called
+    threads.finish_one()
+    assert written[-1] == [b"z"]
+    result_of(d)
+
+
+def test_a_flood_of_tiny_pieces_counts_their_overhead_towards_the_high_mark() -> None:
+    threads = HeldThreads()
+    events: list[str] = []
+    writer = SerialWriter(lambda _: None, threads, lambda: events.append("pause"),
+                          lambda: events.append("resume"), high=100 * 1024, low=1024)
+    for _ in range(500):
+        writer.feed(b"")  # no data at all, yet each piece is an object held
+    assert events == ["pause"]
+    while threads.jobs:
+        threads.finish_one()
+    assert events == ["pause", "resume"]
 
 
 def test_token_bucket_paces_to_the_rate() -> None:
@@ -92,3 +126,29 @@ def test_pauser_resumes_only_when_no_reason_is_left() -> None:
     assert calls == ["pause"]
     pauser.resume("backlog")
     assert calls == ["pause", "resume"]
+
+
+def test_write_all_survives_short_writes_and_many_buffers(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    import os
+
+    from ftpkit import fileio
+
+    real = os.writev
+    calls: list[int] = []
+
+    def short_writev(fd: int, buffers: Any) -> int:
+        calls.append(len(buffers))
+        assert len(buffers) <= fileio.IOV_MAX
+        return real(fd, [b"".join(buffers)[:10]])  # a short write: a prefix of the stream
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    pieces = [bytes([i % 251]) * (i % 7) for i in range(2500)]
+    target = tmp_path / "out"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    try:
+        assert fileio.write_all(fd, [memoryview(p) for p in pieces]) == sum(map(len, pieces))
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"".join(pieces)
+    assert len(calls) > 1

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import blake3
 import pytest
 
 from ftpkit.protocol.framing import FrameKind
@@ -16,7 +17,8 @@ from tests.serverkit import Wire, make_users
 
 
 def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """The default algorithm's digest."""
+    return blake3.blake3(data).hexdigest()
 
 
 def home(tmp_path: Path) -> Path:
@@ -57,14 +59,14 @@ def test_put_stores_the_file_atomically_and_verified(wire: Wire, tmp_path: Path)
     data = os.urandom(1000)
     rid, info = start_put(wire, "/f.bin", len(data))
     assert info == {"path": "/f.bin", "offset": 0, "prefix_checksum": None,
-                    "algorithm": "sha256"}
+                    "algorithm": "blake3"}
     wire.send_data(data[:600])
     assert not (home(tmp_path) / "f.bin").exists()  # nothing visible before the commit
     wire.send_data(data[600:])
     wire.send_end(rid, sha(data))
     (reply,) = wire.messages()
     assert reply == {"type": "ok", "id": rid, "result": {
-        "path": "/f.bin", "size": 1000, "checksum": sha(data), "algorithm": "sha256",
+        "path": "/f.bin", "size": 1000, "checksum": sha(data), "algorithm": "blake3",
         "resumed_from": 0}}
     assert (home(tmp_path) / "f.bin").read_bytes() == data
     assert staged(tmp_path) == []
@@ -262,9 +264,29 @@ def test_get_streams_and_verifies(wire: Wire, tmp_path: Path) -> None:
     assert info["size"] == len(data) and info["offset"] == 0 and info["checksum"] is None
     assert body == data
     assert final["result"] == {"path": "/f", "size": len(data), "checksum": sha(data),
-                               "algorithm": "sha256"}
+                               "algorithm": "blake3"}
     again, _, _ = get(wire, "f")
     assert again["checksum"] == sha(data)  # recorded the first time: not read twice
+
+
+def test_sha256_on_request_both_ways_and_the_server_default_is_configurable(
+        wire: Wire, tmp_path: Path) -> None:
+    data = os.urandom(300 * 1024)
+    rid, info = start_put(wire, "/s.bin", len(data), algorithm="sha256")
+    assert info["algorithm"] == "sha256"
+    wire.send_data(data)
+    wire.send_end(rid, hashlib.sha256(data).hexdigest())
+    (reply,) = wire.messages()
+    assert reply["result"]["checksum"] == hashlib.sha256(data).hexdigest(), reply
+    info, body, final = get(wire, "s.bin", algorithm="sha256")
+    assert body == data and info["checksum"] == hashlib.sha256(data).hexdigest()
+    assert wire.error("put", path="x", size=1, algorithm="md5") == "bad_request"
+
+    configured = Wire(tmp_path / "other", policy=SessionPolicy(checksum="sha256"))
+    configured.messages()
+    configured.login()
+    _, info = start_put(configured, "/t.bin", 3)
+    assert info["algorithm"] == "sha256"
 
 
 def test_get_resumes_only_an_unchanged_file(wire: Wire, tmp_path: Path) -> None:
@@ -301,12 +323,12 @@ def test_offsets_past_4_gib(wire: Wire, tmp_path: Path) -> None:
 
     (home(tmp_path) / ".ftpkit" / "sums").mkdir(parents=True, exist_ok=True)
     sums = os.open(home(tmp_path) / ".ftpkit" / "sums", os.O_RDONLY)
-    checksums.write_record(sums, st, "sha256", digest)  # known: no 5 GiB hash in a unit test
+    checksums.write_record(sums, st, "blake3", digest)  # known: no 5 GiB hash in a unit test
     os.close(sums)
     info, body, final = get(wire, "sparse", offset=big - 10, version=version)
     assert info["offset"] == big - 10 and body == b"\0" * 7 + b"end"
     assert final["result"] == {"path": "/sparse", "size": big, "checksum": digest,
-                               "algorithm": "sha256"}
+                               "algorithm": "blake3"}
 
 
 def test_user_rate_limit_paces_uploads(tmp_path: Path) -> None:
