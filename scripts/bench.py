@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve()
 BIN = Path(sys.executable).parent
 USER, PASSWORD = "bench", "bench"
 LIST_ENTRIES = 10_000
+SMALL_DIR, SMALL_ENTRIES = "small", 10  # listed over and over while N clients log in
 CLIENT_FILE = 10 << 20
 PHASE_TIMEOUT = 900.0  # any one step of a driver; the run fails rather than hangs
 CONNECT_TIMEOUT = 120.0  # one session's connect + login
@@ -89,6 +90,7 @@ class FtpkitDriver:
         self.endpoint = f"tcp:127.0.0.1:{port}"
         self.sessions: list[Any] = []
         self.ping_latencies: list[float] = []
+        self.ls_latencies: list[float] = []
         self.ping_stop = False
         self.ping_done: Any = None
         threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
@@ -171,6 +173,7 @@ class FtpkitDriver:
         from twisted.internet.defer import Deferred
 
         self.ping_latencies = []
+        self.ls_latencies = []
         self.ping_stop = False
 
         async def loop() -> None:
@@ -178,7 +181,11 @@ class FtpkitDriver:
             while not self.ping_stop:
                 started = time.perf_counter()
                 await client.pwd()
-                self.ping_latencies.append(time.perf_counter() - started)
+                middle = time.perf_counter()
+                listed = await client.ls(SMALL_DIR)
+                assert len(listed["entries"]) == SMALL_ENTRIES, listed
+                self.ping_latencies.append(middle - started)
+                self.ls_latencies.append(time.perf_counter() - middle)
 
         def start() -> None:
             self.ping_done = Deferred.fromCoroutine(loop())
@@ -191,7 +198,7 @@ class FtpkitDriver:
         async def go() -> None:
             await self.ping_done
         self.run(go)
-        return {"latencies": self.ping_latencies}
+        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies}
 
     def quit(self) -> dict[str, Any]:
         from twisted.internet.defer import gatherResults
@@ -212,6 +219,7 @@ class FtplibDriver:
         self.port = port
         self.sessions: list[Any] = []
         self.ping_latencies: list[float] = []
+        self.ls_latencies: list[float] = []
         self.ping_stop = threading.Event()
         self.ping_thread: threading.Thread | None = None
 
@@ -289,6 +297,7 @@ class FtplibDriver:
 
     def ping_start(self) -> dict[str, Any]:
         self.ping_latencies = []
+        self.ls_latencies = []
         self.ping_stop.clear()
 
         def loop() -> None:
@@ -296,7 +305,10 @@ class FtplibDriver:
             while not self.ping_stop.is_set():
                 started = time.perf_counter()
                 ftp.pwd()
-                self.ping_latencies.append(time.perf_counter() - started)
+                middle = time.perf_counter()
+                assert len(ftp.nlst(SMALL_DIR)) == SMALL_ENTRIES
+                self.ping_latencies.append(middle - started)
+                self.ls_latencies.append(time.perf_counter() - middle)
         self.ping_thread = threading.Thread(target=loop, daemon=True)
         self.ping_thread.start()
         return {}
@@ -305,7 +317,7 @@ class FtplibDriver:
         self.ping_stop.set()
         assert self.ping_thread is not None
         self.ping_thread.join()
-        return {"latencies": self.ping_latencies}
+        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies}
 
     def quit(self) -> dict[str, Any]:
         def one(i: int, ftp: Any) -> None:
@@ -516,6 +528,13 @@ def start_pyftpdlib(work: Path, backlog: int) -> tuple[subprocess.Popen[Any], in
     return proc, int(line)
 
 
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    lat = sorted(seconds)
+    return {"median": 1000 * statistics.median(lat),
+            "p99": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+            "max": 1000 * lat[-1], "samples": len(lat)}
+
+
 def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
                small: Path, rep: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"{kind}-{rep}-", dir=base))
@@ -524,6 +543,9 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
         (home / "big").mkdir(parents=True)
         for i in range(LIST_ENTRIES):
             os.close(os.open(home / "big" / f"file-{i:05d}.dat", os.O_CREAT | os.O_WRONLY, 0o600))
+        (home / SMALL_DIR).mkdir()
+        for i in range(SMALL_ENTRIES):
+            (home / SMALL_DIR / f"note-{i}.txt").write_bytes(b"x" * 100 * i)
         local = work / "local"
         local.mkdir()
         log = work / "drivers.log"
@@ -547,7 +569,11 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             n, w = opts.sessions, min(opts.workers, opts.sessions)
             workers = [Driver(driver_kind, port, log) for _ in range(w)]
             counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
-            # N logins, all at once, while the control session keeps asking pwd.
+            # N logins, all at once, while the control session keeps asking pwd and ls.
+            # Memory per session is measured from here: what the transfers above left
+            # in the heap is not the sessions' doing.
+            time.sleep(0.3)
+            r["rss_before_sessions"] = proc_status(pid)
             control.call("ping_start")
             started = time.perf_counter()
             for d, c in zip(workers, counts, strict=True):
@@ -555,14 +581,13 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             for d in workers:
                 d.recv()
             r["login_s"] = time.perf_counter() - started
-            lat = control.call("ping_stop")["latencies"]
-            lat.sort()
-            r["pwd_ms"] = {"median": 1000 * statistics.median(lat),
-                           "p99": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
-                           "max": 1000 * lat[-1], "samples": len(lat)}
+            r["logins_per_s"] = n / r["login_s"]
+            pings = control.call("ping_stop")
+            r["pwd_ms"] = latency_summary(pings["latencies"])
+            r["ls_ms"] = latency_summary(pings["ls_latencies"])
             time.sleep(1.0)
             r["rss_idle"] = proc_status(pid)
-            r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_start"]) / n / 1024
+            r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_before_sessions"]) / n / 1024
             # The single transfer again, with N idle sessions logged in.
             r["upload_idle_MBps"] = size / control.call("single_put", src=str(source),
                                                         remote="single2.bin")["seconds"] / 1e6
@@ -619,10 +644,12 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
     ("upload, with N idle sessions", "MB/s", "upload_idle_MBps", None, 1, True),
     ("download, with N idle sessions", "MB/s", "download_idle_MBps", None, 1, True),
     ("N clients connect+login", "s", "login_s", None, 1, False),
+    ("login throughput (N at once)", "logins/s", "logins_per_s", None, 1, True),
     ("N clients upload 10 MiB each", "s", "clients_upload_s", None, 1, False),
     ("N clients download 10 MiB each", "s", "clients_download_s", None, 1, False),
     ("server RSS, before any login", "MiB", "rss_before_login", None, MiB, False),
     ("server RSS at start (1 session)", "MiB", "rss_start", None, MiB, False),
+    ("server RSS just before the N logins", "MiB", "rss_before_sessions", None, MiB, False),
     ("server RSS, N idle sessions", "MiB", "rss_idle", None, MiB, False),
     ("server RSS peak, N transfers", "MiB", "rss_transfers_peak", None, MiB, False),
     ("memory per idle session", "KiB", "mem_per_session_KiB", None, 1, False),
@@ -631,6 +658,9 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
     ("pwd round trip during N logins, median", "ms", "pwd_ms", "median", 1, False),
     ("pwd round trip during N logins, p99", "ms", "pwd_ms", "p99", 1, False),
     ("pwd round trip during N logins, max", "ms", "pwd_ms", "max", 1, False),
+    ("ls of 10 entries during N logins, median (FTP: NLST)", "ms", "ls_ms", "median", 1, False),
+    ("ls of 10 entries during N logins, p99", "ms", "ls_ms", "p99", 1, False),
+    ("ls of 10 entries during N logins, max", "ms", "ls_ms", "max", 1, False),
 ]
 
 

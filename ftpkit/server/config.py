@@ -38,6 +38,7 @@ class ServerConfig:
     users: Path = Path("var/users.sqlite")
     port_file: Path | None = None
     threads: int = 8
+    password_threads: int = 2
     disabled_commands: tuple[str, ...] = ()
     # None: every command found; else only these (and the session commands).
     enabled_commands: tuple[str, ...] | None = None
@@ -73,8 +74,8 @@ class ServerConfig:
                 changes["listen"] = tuple(_str_list(name, value, nonempty=True))
             elif key in ("root", "users", "port_file"):
                 changes[key] = base / _string(name, value)
-            elif key == "threads":
-                changes["threads"] = _int(name, value, minimum=1)
+            elif key in ("threads", "password_threads"):
+                changes[key] = _int(name, value, minimum=1)
         for key, value in limits.items():
             name = f"limits.{key}"
             if key in ("max_frame", "preauth_max_frame"):
@@ -119,7 +120,7 @@ class ServerConfig:
 
 
 _KEYS: dict[str, set[str]] = {
-    "server": {"listen", "root", "users", "port_file", "threads"},
+    "server": {"listen", "root", "users", "port_file", "threads", "password_threads"},
     "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
     "commands": {"enabled", "disabled", "override"},
     "transfers": {"checksum", "partial_ttl", "user_rate"},

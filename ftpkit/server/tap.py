@@ -35,7 +35,7 @@ from ftpkit.commands.registry import CommandRegistry, RegistryError
 from ftpkit.server.config import ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.service import ListenService, ThreadPoolService
-from ftpkit.threads import Threads
+from ftpkit.threads import Threads, background_pool
 
 
 class Options(usage.Options):
@@ -110,7 +110,10 @@ def build_service(config: ServerConfig, reactor: Any,
     config.root.mkdir(parents=True, exist_ok=True)
     realm = Realm(users, config.root.resolve(), threads,
                   partial_ttl=config.policy.partial_ttl)
-    portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), threads)])
+    # Password checks get threads of their own, at a lower priority (ftpkit.threads).
+    checks = background_pool("ftpkit-passwords", config.password_threads)
+    ThreadPoolService(checks).setServiceParent(top)
+    portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), Threads(reactor, checks))])
     factory = ServerFactory(registry, portal, reactor, threads, config.policy)
 
     endpoints = []

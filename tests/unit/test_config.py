@@ -50,6 +50,7 @@ def test_every_key(tmp_path: Path) -> None:
         users = "db/users.sqlite"
         port_file = "run/port"
         threads = 3
+        password_threads = 1
 
         [limits]
         max_frame = 2097152
@@ -69,6 +70,7 @@ def test_every_key(tmp_path: Path) -> None:
         users=base / "db" / "users.sqlite",
         port_file=base / "run" / "port",
         threads=3,
+        password_threads=1,
         disabled_commands=("rm", "mkdir"),
         enabled_commands=("ls", "du"),
         command_overrides=(("du", "ftpkit.plugins.mine"), ("ls", "ftpkit.plugins.builtins")),
@@ -142,6 +144,7 @@ OVERRIDE_WANT = 'a table of command = "plugin.module" (e.g. {du = "ftpkit.plugin
     ("[server]\nport_file = false", "server.port_file", "a non-empty string"),
     ('[server]\nthreads = "8"', "server.threads", "an integer >= 1"),
     ("[server]\nthreads = 0", "server.threads", "an integer >= 1"),
+    ("[server]\npassword_threads = 0", "server.password_threads", "an integer >= 1"),
     ("[server]\nthreads = true", "server.threads", "an integer >= 1"),
     ("[server]\nthreads = 2.0", "server.threads", "an integer >= 1"),
     ("[limits]\nmax_frame = 1023", "limits.max_frame", "an integer >= 1024"),
