@@ -254,8 +254,9 @@ async def pump(threads: ThreadRunner, read: Callable[[int], list[bytes]], start:
                deliver: Callable[[list[bytes], int], Any]) -> int:
     """
     Read [start, end) a block at a time in a thread, one block ahead of C{deliver}
-    (awaited with the chunks and the position after them; it returns False to stop).
-    Memory: two blocks. Returns the position reached.
+    (awaited with the chunks and the position after them; it returns False to stop,
+    and then those chunks count as not delivered). Memory: two blocks. Returns the
+    position delivered up to.
     """
     position = start
     ahead: Deferred[list[bytes]] | None = threads.run(read, position) if position < end else None
@@ -263,10 +264,11 @@ async def pump(threads: ThreadRunner, read: Callable[[int], list[bytes]], start:
         while ahead is not None:
             reading, ahead = ahead, None
             chunks = await reading
-            position += sum(len(c) for c in chunks)
-            ahead = threads.run(read, position) if position < end else None
-            if await deliver(chunks, position) is False:
+            after = position + sum(len(c) for c in chunks)
+            ahead = threads.run(read, after) if after < end else None
+            if await deliver(chunks, after) is False:
                 break
+            position = after
     finally:
         if ahead is not None:  # let a read under way end before the caller closes the file
             ahead.addErrback(lambda _: None)

@@ -243,11 +243,15 @@ class FrameReceiver(Int32StringReceiver):
     # -- sending -------------------------------------------------------------
 
     def sendControl(self, body: bytes) -> None:
-        self.transport.writeSequence([_HEADER.pack(len(body) + 1, FrameKind.CONTROL), body])
+        self.sendParts([_HEADER.pack(len(body) + 1, FrameKind.CONTROL), body])
 
     def sendData(self, body: bytes) -> None:
         """Send file bytes; C{body} is not copied."""
-        self.transport.writeSequence([_HEADER.pack(len(body) + 1, FrameKind.DATA), body])
+        self.sendParts([_HEADER.pack(len(body) + 1, FrameKind.DATA), body])
+
+    def sendParts(self, parts: list[bytes]) -> None:
+        """Every frame goes out through here: the bytes of whole frames, in order."""
+        self.transport.writeSequence(parts)
 
     def sendString(self, string: bytes) -> None:
         self.transport.writeSequence([_PREFIX.pack(len(string)), string])

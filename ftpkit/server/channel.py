@@ -10,13 +10,18 @@ L{ftpkit.commands.interfaces.IDataChannel}.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from ftpkit.commands.interfaces import IDataChannel, IDataSink
-from ftpkit.protocol.messages import Continue
+from ftpkit.protocol.errors import CommandError, ErrorCode
+from ftpkit.protocol.framing import FrameKind, encode_frame
+from ftpkit.protocol.messages import Continue, encode_message
+from ftpkit.protocol.rawsend import Changed, RawSend, raw_socket
+from ftpkit.threads import ThreadRunner
 from ftpkit.transfer import Pauser
 
 if TYPE_CHECKING:
@@ -54,5 +59,61 @@ class Channel:
     def send(self, data: bytes) -> None:
         self._session.sendData(data)
 
+    def can_send_file(self) -> bool:
+        return self._session.factory.send_threads is not None and \
+            raw_socket(self._session.transport) is not None
+
+    def send_file(self, file_fd: int, start: int, end: int,
+                  interim: dict[str, Any] | None) -> Deferred[int] | None:
+        """
+        Send the continue answer C{interim} (if any) and then bytes [start, end) of the file
+        as data frames, with sendfile straight from the file to the socket, while the
+        client keeps up; None when the connection cannot (TLS, say). Fires with the
+        position reached, at a frame boundary: the caller sends the rest, if any,
+        the ordinary way.
+        """
+        session = self._session
+        threads = session.factory.send_threads
+        sock_fd = raw_socket(session.transport)
+        if sock_fd is None or threads is None:
+            return None
+        prefix = b"" if interim is None else encode_frame(
+            FrameKind.CONTROL, encode_message(Continue(self._id, interim)))
+        raw = RawSend.start(sock_fd, file_fd, start, end, prefix)
+        return Deferred.fromCoroutine(_raw_send(session, raw, threads))
+
     def writable(self) -> Deferred[None]:
         return self._session.gate.ready()
+
+
+async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner) -> int:
+    """Trips to a thread, one frame each, until done, stalled or the client is gone."""
+    session.holdWrites()
+    try:
+        while not raw.done and not raw.stalled and not session.framesStopped:
+            try:
+                await threads.run(raw.trip)
+            except OSError as e:  # EPIPE, ECONNRESET: the client went away
+                raise CommandError(ErrorCode.ABORTED, f"the client went away: {e.strerror}"
+                                   ) from None
+            except Changed:
+                raise CommandError(ErrorCode.CHANGED, "the file changed while it was being sent"
+                                   ) from None
+        if session.framesStopped:
+            raise CommandError(ErrorCode.ABORTED, "the client went away")
+        if raw.stalled:
+            session.log.debug("zero-copy send stalled at {position} of {end}; going on "
+                              "buffered peer={peer}", position=raw.position, end=raw.end,
+                              peer=session.peer)
+        # Stalled: finish what was under way through Twisted's buffer, in order.
+        tail = [raw.pending]
+        if raw.owed:
+            tail.append(await threads.run(os.pread, raw.file_fd, raw.owed, raw.position))
+            if len(tail[-1]) != raw.owed:
+                raise CommandError(ErrorCode.CHANGED, "the file changed while it was being sent")
+            raw.position += raw.owed
+        session.transport.writeSequence([part for part in tail if part])
+        return raw.position
+    finally:
+        raw.close()
+        session.releaseWrites()

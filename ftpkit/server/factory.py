@@ -29,6 +29,9 @@ class ServerFactory(Factory):
     clock: IReactorTime
     threads: ThreadRunner
     policy: SessionPolicy = field(factory=SessionPolicy)
+    # Threads for zero-copy sends (ftpkit.protocol.rawsend), apart from the disk pool so
+    # that a client slow to read can never hold up anyone's disk work. None: not used.
+    send_threads: ThreadRunner | None = None
     sessions: set[ServerSession] = field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:

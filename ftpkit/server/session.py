@@ -89,6 +89,7 @@ class ServerSession(FrameReceiver):
         self._sink: IDataSink | None = None  # receives the running upload's data
         self._sink_id: int | None = None
         self._draining: int | None = None  # a failed upload whose data is still arriving
+        self._held: list[bytes] | None = None  # frames written while a raw send runs
 
     # -- connection ---------------------------------------------------------
 
@@ -113,6 +114,21 @@ class ServerSession(FrameReceiver):
 
     def sendMessage(self, message: Message) -> None:
         self.sendControl(encode_message(message))
+
+    def sendParts(self, parts: list[bytes]) -> None:
+        if self._held is not None:
+            self._held.extend(parts)  # a raw send owns the socket: after it, in order
+        else:
+            super().sendParts(parts)
+
+    def holdWrites(self) -> None:
+        """A raw send (ftpkit.protocol.rawsend) starts: keep frames back until it ends."""
+        self._held = []
+
+    def releaseWrites(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.transport.writeSequence(held)
 
     def _fatal(self, code: ErrorCode, message: str) -> None:
         self.log.warn("closing peer={peer}: {code} {message}", peer=self.peer, code=code.value,

@@ -87,6 +87,9 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
         raise usage.UsageError(f"cannot start: {e}") from None
 
 
+SEND_THREADS = 4  # each trip sends one frame, and gives up within 20 ms on a full socket
+
+
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
@@ -114,7 +117,11 @@ def build_service(config: ServerConfig, reactor: Any,
     checks = background_pool("ftpkit-passwords", config.password_threads)
     ThreadPoolService(checks).setServiceParent(top)
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), Threads(reactor, checks))])
-    factory = ServerFactory(registry, portal, reactor, threads, config.policy)
+    # Zero-copy sends (ftpkit.protocol.rawsend) on threads apart from the disk pool.
+    sends = ThreadPool(minthreads=0, maxthreads=SEND_THREADS, name="ftpkit-send")
+    ThreadPoolService(sends).setServiceParent(top)
+    factory = ServerFactory(registry, portal, reactor, threads, config.policy,
+                            send_threads=Threads(reactor, sends))
 
     endpoints = []
     for description in config.listen:

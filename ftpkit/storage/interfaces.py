@@ -173,5 +173,11 @@ class IDownload(Interface):
         algorithm (C{context.config.checksum}), or you displace the one transfers use.
         """
 
+    def fileno() -> int:
+        """
+        The open file's descriptor, for the server's zero-copy sending (sendfile);
+        valid until close(). Not for reading: use read().
+        """
+
     def close() -> None:
         """Release the file; further calls are errors. Closing twice is fine."""

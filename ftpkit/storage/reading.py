@@ -57,6 +57,9 @@ class LocalDownload:
             with suppress(OSError):
                 checksums.write_record(self._sums_fd, now, algorithm, digest)
 
+    def fileno(self) -> int:
+        return self._fd
+
     def read(self, offset: int, length: int) -> bytes:
         return os.pread(self._fd, length, offset)
 

@@ -1,0 +1,133 @@
+"""
+Data frames straight from a file to a TCP socket with sendfile, bypassing Twisted.
+
+test-case-name: tests.unit.test_rawsend
+
+Twisted's transports copy every byte written through them (into their buffer, then
+into the socket). For a download whose checksum the server already knows, the file's
+bytes need not pass through Python at all: the kernel can move them from the page
+cache to the socket (os.sendfile). The wire format is unchanged: data frames, each a
+5-byte header (sent with MSG_MORE so it shares a segment with the body) and a body.
+
+Rules that keep this safe beside Twisted, which owns the socket:
+
+  - raw sending starts only when the transport is plain TCP with nothing buffered,
+    and while it runs the owner (the session) writes nothing through the transport;
+  - the socket is used through a duplicate descriptor taken on the reactor thread,
+    so a descriptor number reused after a close can never receive our bytes;
+  - each trip to a thread sends at most one frame and gives up when the socket stays
+    full for C{stall} seconds: a slow reader then continues on Twisted's ordinary,
+    back-pressured path (finishing the frame under way), so no thread ever waits
+    on a client for long.
+
+Public API: none (internal to the server's data channel).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+from typing import Any
+
+from attrs import define, field
+
+_HEADER = struct.Struct(">IB")
+DATA_KIND = 0x44
+FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
+STALL = 0.02  # seconds a full socket is waited on before the trip gives up
+
+
+def raw_socket(transport: Any) -> int | None:
+    """The descriptor of a plain TCP transport with nothing buffered, else None."""
+    from twisted.internet import tcp
+
+    if not hasattr(os, "sendfile") or not isinstance(transport, tcp.Connection):
+        return None  # TLS and in-memory transports are wrappers, never tcp.Connection
+    try:
+        idle = not transport._tempDataLen and len(transport.dataBuffer) == transport.offset
+        fileno = transport.fileno()
+    except AttributeError:  # another Twisted, or a closed connection
+        return None
+    if not idle or transport.disconnecting or transport.disconnected:
+        return None
+    return int(fileno)
+
+
+class Changed(Exception):
+    """The file ended before the range did."""
+
+
+@define
+class RawSend:
+    """
+    One raw-sending run on a duplicate of a socket's descriptor. L{trip} blocks
+    (call it from a thread); L{close} from the reactor thread once trips are over.
+    """
+
+    sock: socket.socket
+    file_fd: int
+    position: int
+    end: int
+    pending: bytes = b""  # control bytes to send before any more data
+    owed: int = 0  # body bytes of the frame under way not yet sent
+    frame: int = FRAME
+    stall: float = STALL
+    stalled: bool = field(default=False, init=False)
+
+    @classmethod
+    def start(cls, sock_fd: int, file_fd: int, start: int, end: int, prefix: bytes,
+              **kw: Any) -> RawSend:
+        """On the reactor thread: C{prefix} (encoded frames) goes first, then [start, end)."""
+        dup = socket.socket(fileno=os.dup(sock_fd))  # non-blocking, like the original
+        return cls(dup, file_fd, start, end, prefix, **kw)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending and not self.owed and self.position >= self.end
+
+    def trip(self) -> None:
+        """Blocking: send the pending bytes and at most one frame, or stop when stalled."""
+        self.stalled = False
+        while self.pending:
+            if not self._send_pending():
+                return
+        if not self.owed and self.position < self.end:
+            self.owed = min(self.frame, self.end - self.position)
+            self.pending = _HEADER.pack(self.owed + 1, DATA_KIND)
+            if not self._send_pending(more=True):
+                return
+        while self.owed:
+            try:
+                sent = os.sendfile(self.sock.fileno(), self.file_fd, self.position, self.owed)
+            except BlockingIOError:
+                if not self._writable():
+                    return
+                continue
+            if sent == 0:
+                raise Changed("the file is shorter than it was")
+            self.position += sent
+            self.owed -= sent
+
+    def _send_pending(self, more: bool = False) -> bool:
+        while self.pending:
+            try:
+                sent = self.sock.send(self.pending, socket.MSG_MORE if more else 0)
+            except BlockingIOError:
+                if not self._writable():
+                    return False
+                continue
+            self.pending = self.pending[sent:]
+        return True
+
+    def _writable(self) -> bool:
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLOUT)
+        if poller.poll(self.stall * 1000):
+            return True
+        self.stalled = True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,102 @@
+"""Zero-copy sending: whole frames on the wire, a clean stop when the reader stalls."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from twisted.internet.testing import StringTransport
+
+from ftpkit.protocol.framing import FrameKind, encode_frame
+from ftpkit.protocol.rawsend import Changed, RawSend, raw_socket
+from tests.unit.test_framing import connected
+
+
+def parse(data: bytes) -> list[tuple[int, bytes]]:
+    receiver, _ = connected(max_length=1 << 30)
+    receiver.dataReceived(data)
+    assert receiver.bufferedBytes == 0 and receiver.pieces == []
+    return receiver.frames
+
+
+def drain(sock: socket.socket) -> bytes:
+    sock.setblocking(False)
+    out = bytearray()
+    while True:
+        try:
+            got = sock.recv(1 << 20)
+        except BlockingIOError:
+            return bytes(out)
+        if not got:
+            return bytes(out)
+        out += got
+
+
+@pytest.fixture
+def pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_sends_the_prefix_then_the_range_as_data_frames(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, b = pair
+    data = os.urandom(10_000)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    raw = RawSend.start(a.fileno(), fd, 1000, len(data), encode_frame(FrameKind.CONTROL, b"{}"),
+                        frame=4096)
+    got = bytearray()
+    try:
+        while not raw.done:
+            raw.trip()
+            got += drain(b)
+    finally:
+        raw.close()
+        os.close(fd)
+    frames = parse(bytes(got))
+    assert frames[0] == (FrameKind.CONTROL, b"{}")
+    assert [len(body) for _, body in frames[1:]] == [4096, 4096, 808]
+    assert b"".join(body for _, body in frames[1:]) == data[1000:]
+    a.send(b"still open")  # the duplicate was closed, the original socket was not
+    assert b.recv(100) == b"still open"
+
+
+def test_a_reader_that_stops_reading_stalls_the_trip_mid_frame(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, b = pair
+    size = 64 << 20
+    with open(tmp_path / "big", "wb") as f:
+        f.truncate(size)
+    fd = os.open(tmp_path / "big", os.O_RDONLY)
+    raw = RawSend.start(a.fileno(), fd, 0, size, b"", frame=size, stall=0.01)
+    try:
+        raw.trip()
+        assert raw.stalled and not raw.done
+        assert 0 < raw.position < size and raw.owed == size - raw.position
+    finally:
+        raw.close()
+        os.close(fd)
+
+
+def test_a_file_shorter_than_the_range_is_reported(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, _ = pair
+    (tmp_path / "f").write_bytes(b"short")
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    raw = RawSend.start(a.fileno(), fd, 0, 100, b"")
+    try:
+        with pytest.raises(Changed):
+            raw.trip()
+    finally:
+        raw.close()
+        os.close(fd)
+
+
+def test_only_plain_tcp_with_an_empty_buffer_qualifies() -> None:
+    assert raw_socket(StringTransport()) is None
