@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.cred.portal import Portal
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
@@ -32,8 +32,9 @@ from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB, UserDBError
 from ftpkit.commands.registry import CommandRegistry, RegistryError
-from ftpkit.server.config import ConfigError, ServerConfig
+from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
+from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
 from ftpkit.server.service import ListenService, ThreadPoolService
 from ftpkit.threads import Threads
 
@@ -90,12 +91,27 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return build_service(options.config, reactor, getattr(options, "registry", None))
+    return build_service(options.config, reactor, getattr(options, "registry", None),
+                         open_logs(options.config, options.parent))
 
 
-def build_service(config: ServerConfig, reactor: Any,
-                  registry: CommandRegistry | None = None) -> MultiService:
-    top = MultiService()
+def open_logs(config: ServerConfig, twistd: Any) -> Logs:
+    """The log files C{config} asks for, given twistd's own options; or a UsageError."""
+    destination = log_destination(config.logging, twistd)
+    if destination == STDOUT and twistd is not None and not twistd.get("nodaemon"):
+        raise usage.UsageError("a daemon cannot log to standard output: set [logging] file "
+                               "or twistd's --logfile, or run with -n")
+    try:
+        return Logs.open(config.logging, destination, sys.stdout)
+    except OSError as e:
+        raise usage.UsageError(f"cannot open log file {e.filename}: {e.strerror}") from None
+
+
+def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry | None = None,
+                  logs: Logs | None = None) -> ServerService:
+    logs = logs or Logs()
+    top = ServerService(logs.server)
+    LogService(logs, reactor).setServiceParent(top)
     pool = ThreadPool(minthreads=0, maxthreads=config.threads, name="ftpkit")
     ThreadPoolService(pool).setServiceParent(top)
     threads = Threads(reactor, pool)
