@@ -16,6 +16,7 @@ from twisted.internet.protocol import Factory
 from ftpkit import __version__
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
+from ftpkit.server.audit import Audit
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.threads import ThreadRunner
@@ -29,6 +30,7 @@ class ServerFactory(Factory):
     clock: IReactorTime
     threads: ThreadRunner
     policy: SessionPolicy = field(factory=SessionPolicy)
+    audit: Audit = field(factory=Audit)
     sessions: set[ServerSession] = field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:

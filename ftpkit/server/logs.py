@@ -40,10 +40,8 @@ from twisted.logger import (
 )
 from twisted.python.components import Componentized
 
+from ftpkit.server.audit import AUDIT_FIELDS, AUDIT_NAMESPACE
 from ftpkit.server.config import STDOUT, LoggingConfig
-
-AUDIT_NAMESPACE = "ftpkit.audit"
-AUDIT_FIELDS = ("time", "user", "peer", "operation", "path", "bytes", "result", "duration_ms")
 
 # Keys of legacy (twisted.python.log) events that are not the event's own fields.
 _LEGACY_KEYS = {"message", "time", "system", "isError", "format", "why", "failure"}

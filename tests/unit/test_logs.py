@@ -13,10 +13,9 @@ from twisted.application.service import Application
 from twisted.logger import ILogObserver, Logger, LogPublisher
 from twisted.python.failure import Failure
 
+from ftpkit.server.audit import AUDIT_FIELDS, AUDIT_NAMESPACE
 from ftpkit.server.config import STDOUT, LoggingConfig
 from ftpkit.server.logs import (
-    AUDIT_FIELDS,
-    AUDIT_NAMESPACE,
     LogFile,
     Logs,
     LogService,
@@ -37,7 +36,7 @@ def events(emit: Any) -> list[dict[str, Any]]:
 
 def audit_event(**fields: Any) -> dict[str, Any]:
     values = {"user": "alice", "peer": "127.0.0.1:5000", "operation": "put", "path": "/a",
-              "bytes": 3, "result": "ok", "duration_ms": 1.5, **fields}
+              "dst": None, "bytes": 3, "result": "ok", "duration_ms": 1.5, **fields}
     (event,) = events(lambda log: log.info("audit {operation}", **values))
     event["log_namespace"] = AUDIT_NAMESPACE
     return event
