@@ -11,7 +11,9 @@ conf/ftpkit.toml).
 
 Startup problems (a bad config, a command clash, an enabled command that is not
 installed) are raised as L{usage.UsageError} from C{postOptions}, so twistd
-prints the message, without a traceback, and exits non-zero.
+prints the message, without a traceback, and exits non-zero. Those found while
+the service is made (a listen endpoint's certificate, a log file, the user
+database) end the process the same way, with a message and exit status 1.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from OpenSSL import SSL, crypto
 from twisted.application.service import IService
 from twisted.cred.portal import Portal
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
@@ -91,8 +95,11 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return build_service(options.config, reactor, getattr(options, "registry", None),
-                         open_logs(options.config, options.parent))
+    try:
+        return build_service(options.config, reactor, getattr(options, "registry", None),
+                             open_logs(options.config, options.parent))
+    except usage.UsageError as e:  # too late for twistd to print it as a usage error
+        raise SystemExit(f"ftpkit: cannot start: {e}") from None
 
 
 def open_logs(config: ServerConfig, twistd: Any) -> Logs:
@@ -129,11 +136,45 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), threads)])
     factory = ServerFactory(registry, portal, reactor, threads, config.policy)
 
+    endpoints = listen_endpoints(config, reactor)
+    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
+    return top
+
+
+def listen_endpoints(config: ServerConfig, reactor: Any
+                     ) -> list[tuple[str, IStreamServerEndpoint]]:
+    """C{config.listen} as endpoints (an ssl: one reads its key and certificate here)."""
     endpoints = []
     for description in config.listen:
         try:
             endpoints.append((description, serverFromString(reactor, description)))
+        except OSError as e:
+            reason = f"cannot read {e.filename}: {e.strerror}"
+        except (SSL.Error, crypto.Error) as e:
+            reason = f"bad key or certificate: {_openssl_reason(e)}"
         except (ValueError, TypeError, KeyError) as e:
-            raise usage.UsageError(f"bad --listen endpoint {description!r}: {e}") from None
-    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
-    return top
+            reason = str(e)
+        else:
+            continue
+        raise usage.UsageError(f"bad listen endpoint {description!r} (server.listen or "
+                               f"--listen): {reason}")
+    return endpoints
+
+
+def _openssl_reason(error: Exception) -> str:
+    """OpenSSL's [(library, function, reason), ...] as 'reason; reason'."""
+    parts = error.args[0] if error.args and isinstance(error.args[0], list) else []
+    return "; ".join(str(p[-1]) for p in parts if p) or str(error)
+
+
+def check_config(path: Path) -> ServerConfig:
+    """
+    Everything a server started with C{--config path} checks before it listens:
+    the file, the commands it enables, the listen endpoints. Raises UsageError.
+    """
+    from twisted.internet import reactor
+
+    options = Options()
+    options.parseOptions(["--config", str(path)])
+    listen_endpoints(options.config, reactor)
+    return options.config
