@@ -136,3 +136,13 @@ def test_a_log_file_that_cannot_be_opened_stops_startup(tmp_path: Path) -> None:
     config = parse(tmp_path, '[logging]\naudit = "taken"\n').config
     with pytest.raises(usage.UsageError, match=r"cannot open log file .*taken: Is a directory"):
         open_logs(config, None)
+
+
+def test_listening_happens_before_twistd_sheds_privileges(tmp_path: Path) -> None:
+    reactor = MemoryReactor()
+    service = build_service(parse(tmp_path).config, reactor)
+    (listener,) = [s for s in service if isinstance(s, ListenService)]
+    listener.privilegedStartService()  # twistd: then --uid/--gid, then startService
+    assert len(reactor.tcpServers) == 1
+    listener.startService()
+    assert len(reactor.tcpServers) == 1  # not twice
