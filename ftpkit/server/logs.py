@@ -102,12 +102,14 @@ def log_destination(config: LoggingConfig, twistd: Mapping[str, Any] | None) -> 
     """
     Where the server log goes: C{[logging] file}, else where twistd would have put
     it given its options C{twistd} (C{--logfile}; standard output under C{-n}, else
-    twistd.log). None: leave the log to twistd (its --syslog or --logger, or not
-    running under twistd at all).
+    twistd.log). None: leave the log to twistd (when given --syslog or --logger,
+    which win over [logging]; or when not running under twistd and no file is set).
     """
+    if twistd is not None and (twistd.get("logger") or twistd.get("syslog")):
+        return None
     if config.file is not None:
         return config.file
-    if twistd is None or twistd.get("logger") or twistd.get("syslog"):
+    if twistd is None:
         return None
     logfile = twistd.get("logfile")
     if logfile == "-" or (not logfile and twistd.get("nodaemon")):

@@ -151,6 +151,8 @@ def test_a_failed_reopen_keeps_the_old_file(tmp_path: Path) -> None:
     (LoggingConfig(), {"logfile": None, "nodaemon": False}, Path("twistd.log").absolute()),
     (LoggingConfig(), {"syslog": True}, None),
     (LoggingConfig(), {"logger": "my.observer"}, None),
+    (LoggingConfig(file=Path("/x/f.log")), {"syslog": True}, None),
+    (LoggingConfig(file=Path("/x/f.log")), None, Path("/x/f.log")),
 ])
 def test_log_destination(config: LoggingConfig, twistd: dict[str, Any] | None,
                          expected: Path | None) -> None:
