@@ -7,7 +7,8 @@ trying TLS out (scripts/make-cert runs this with the venv's Python):
 Writes DIR/ca.pem (give it to clients: ftpkit --tls --cafile DIR/ca.pem), DIR/ca.key,
 DIR/server.pem and DIR/server.key (for the server:
 --listen ssl:8990:interface=127.0.0.1:privateKey=DIR/server.key:certKey=DIR/server.pem).
-The server certificate is valid for localhost, 127.0.0.1 and ::1, and for each --host.
+The server certificate is valid for localhost, 127.0.0.1 and ::1 (unless
+--no-loopback), and for each --host.
 Keys are ECDSA P-256, written mode 0600. Not for production: use a real CA there.
 """
 
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DAYS = 365
+LOOPBACK = ["localhost", "127.0.0.1", "::1"]
 
 
 def _name(common: str) -> x509.Name:
@@ -50,7 +52,7 @@ def _alt_name(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
-def make(directory: Path, hosts: list[str]) -> None:
+def make(directory: Path, hosts: list[str], loopback: bool = True) -> None:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("ftpkit test CA")
@@ -67,7 +69,9 @@ def make(directory: Path, hosts: list[str]) -> None:
                          critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
-    names = list(dict.fromkeys(["localhost", "127.0.0.1", "::1", *hosts]))
+    names = list(dict.fromkeys([*(LOOPBACK if loopback else []), *hosts]))
+    if not names:
+        raise SystemExit("make_cert.py: no names: give --host, or drop --no-loopback")
     cert = (x509.CertificateBuilder().subject_name(_name(names[-1] if hosts else "localhost"))
             .issuer_name(ca_name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -95,8 +99,10 @@ def main() -> None:
     parser.add_argument("--dir", default="var/tls", type=Path, help="where to write [var/tls]")
     parser.add_argument("--host", action="append", default=[],
                         help="another name or address the server certificate is valid for")
+    parser.add_argument("--no-loopback", dest="loopback", action="store_false",
+                        help="not valid for localhost, 127.0.0.1 and ::1 (only --host)")
     opts = parser.parse_args()
-    make(opts.dir, opts.host)
+    make(opts.dir, opts.host, opts.loopback)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def json_line(event: LogEvent) -> str | None:
     record: dict[str, Any] = {
         "time": _iso_time(event),
         "level": getattr(event.get("log_level"), "name", "info"),
-        "system": event.get("log_namespace") or event.get("log_system") or "-",
+        "system": _system(event),
         "message": formatEvent(event),
     }
     for key, value in event.items():
@@ -140,6 +140,13 @@ def json_line(event: LogEvent) -> str | None:
     if failure is not None:
         record["traceback"] = failure.getTraceback()
     return json.dumps(record, default=repr, ensure_ascii=False) + "\n"
+
+
+def _system(event: LogEvent) -> str:
+    namespace = event.get("log_namespace")
+    if namespace in (None, "log_legacy"):  # twisted.python.log.msg: its system, if any
+        return str(event.get("log_system") or "-")
+    return str(namespace)
 
 
 def audit_line(event: LogEvent) -> str | None:

@@ -98,6 +98,19 @@ def test_another_ca_is_not_trusted_either(tls_server: Server, tmp_path: Path) ->
     assert result.returncode == 3 and "certificate is not trusted" in result.stderr
 
 
+def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    certs = tmp_path / "elsewhere"
+    subprocess.run([sys.executable, str(SCRIPTS / "make_cert.py"), "--dir", str(certs),
+                    "--no-loopback", "--host", "files.example.org"],
+                   check=True, capture_output=True, timeout=60)
+    with started(tmp_path, listen=tls_listen(certs)) as srv:
+        result = srv.cli("--cafile", str(certs / "ca.pem"), "whoami")
+    assert result.returncode == 3
+    assert result.stderr == (
+        "ftpkit: tls: the server's certificate is not valid for this host (it does not name "
+        "127.0.0.1); connect with --host set to a name the certificate lists\n")
+
+
 def test_a_plain_client_on_a_tls_port_gets_a_clear_error_quickly(tls_server: Server) -> None:
     began = time.monotonic()
     result = tls_server.cli("--connect-timeout", "1", "whoami", timeout=30)

@@ -78,6 +78,15 @@ def test_json_line_carries_a_traceback_and_survives_odd_values() -> None:
     assert record["thing"].startswith("<object object")
 
 
+def test_json_line_of_a_legacy_event_uses_its_system() -> None:
+    (event,) = events(lambda log: log.info("ServerFactory starting on 8021"))
+    event.update(log_namespace="log_legacy", log_system="ftpkit", message=("x",), system="ftpkit",
+                 isError=0, time=event["log_time"])
+    record = json.loads(json_line(event) or "")
+    assert (record["system"], record["message"]) == ("ftpkit", "ServerFactory starting on 8021")
+    assert set(record) == {"time", "level", "system", "message"}
+
+
 def test_audit_line_has_exactly_the_audit_fields() -> None:
     record = json.loads(audit_line(audit_event()) or "")
     assert tuple(record) == AUDIT_FIELDS
