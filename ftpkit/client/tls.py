@@ -31,6 +31,8 @@ from twisted.internet.ssl import (
 )
 from twisted.python.failure import Failure
 
+from ftpkit.tls import openssl_reasons
+
 
 class TLSConfigError(Exception):
     """The CA file cannot be used."""
@@ -77,16 +79,11 @@ def tls_error(reason: Failure | None) -> TLSError | None:
         return TLSError("hostname", f"the server's certificate is not valid for this host "
                                     f"({_mismatch(error)})")
     if isinstance(error, SSL.Error):
-        why = _openssl_reasons(error)
+        why = openssl_reasons(error)
         if "certificate verify failed" in why:
             return TLSError("untrusted", f"the server's certificate is not trusted ({why})")
         return TLSError("handshake", f"the TLS handshake failed ({why or 'no reason given'})")
     return None
-
-
-def _openssl_reasons(error: SSL.Error) -> str:
-    parts = error.args[0] if error.args and isinstance(error.args[0], list) else []
-    return "; ".join(str(p[-1]) for p in parts if p) or str(error)
 
 
 def _mismatch(error: VerificationError) -> str:

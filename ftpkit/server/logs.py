@@ -64,7 +64,7 @@ class LogFile:
 
     def _open(self) -> TextIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        return open(self.path, "a", encoding="utf-8")  # kept open until reopen() or close()
 
     def write(self, text: str) -> None:
         self._file.write(text)

@@ -41,6 +41,7 @@ from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
 from ftpkit.server.service import ListenService, ThreadPoolService
 from ftpkit.threads import Threads
+from ftpkit.tls import openssl_reasons
 
 
 class Options(usage.Options):
@@ -151,7 +152,7 @@ def listen_endpoints(config: ServerConfig, reactor: Any
         except OSError as e:
             reason = f"cannot read {e.filename}: {e.strerror}"
         except (SSL.Error, crypto.Error) as e:
-            reason = f"bad key or certificate: {_openssl_reason(e)}"
+            reason = f"bad key or certificate: {openssl_reasons(e)}"
         except (ValueError, TypeError, KeyError) as e:
             reason = str(e)
         else:
@@ -159,12 +160,6 @@ def listen_endpoints(config: ServerConfig, reactor: Any
         raise usage.UsageError(f"bad listen endpoint {description!r} (server.listen or "
                                f"--listen): {reason}")
     return endpoints
-
-
-def _openssl_reason(error: Exception) -> str:
-    """OpenSSL's [(library, function, reason), ...] as 'reason; reason'."""
-    parts = error.args[0] if error.args and isinstance(error.args[0], list) else []
-    return "; ".join(str(p[-1]) for p in parts if p) or str(error)
 
 
 def check_config(path: Path) -> ServerConfig:
