@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +52,16 @@ class Invocation:
         print(text, file=self.stdout)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ftpkit", description="Talk to an ftpkit server.",
@@ -65,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cafile", default=None, metavar="FILE",
                         help="trust the CA certificate(s) in this PEM file instead of the "
                              "system's; implies --tls")
-    parser.add_argument("--connect-timeout", type=float, default=HELLO_TIMEOUT,
+    parser.add_argument("--connect-timeout", type=_seconds, default=HELLO_TIMEOUT,
                         metavar="SECONDS",
                         help=f"give up if the server has not greeted us by then "
                              f"[{HELLO_TIMEOUT:g}]")

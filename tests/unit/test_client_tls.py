@@ -19,6 +19,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from ftpkit.cli import exits
+from ftpkit.cli.client import build_parser
 from ftpkit.client.api import Client, NoHello
 from ftpkit.client.tls import TLSConfigError, TLSError, client_tls, tls_error
 from tests.serverkit import result_of
@@ -95,3 +96,19 @@ def test_no_hello_in_time_fails_the_connection() -> None:
     with pytest.raises(NoHello, match="the server sent no hello within 2 s"):
         result_of(d)
     assert endpoint.transport.disconnecting or endpoint.transport.disconnected
+
+
+def test_connect_timeout_and_tls_flags_parse() -> None:
+    opts = build_parser().parse_args(["--cafile", "ca.pem", "--connect-timeout", "2.5",
+                                      "whoami"])
+    assert (opts.tls, opts.cafile, opts.connect_timeout) == (False, "ca.pem", 2.5)
+    assert build_parser().parse_args(["whoami"]).connect_timeout == 10
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_a_bad_connect_timeout_is_a_usage_error(value: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(["--connect-timeout", value, "whoami"])
+    assert caught.value.code == 2
+    assert "is not a number of seconds above 0" in capsys.readouterr().err
