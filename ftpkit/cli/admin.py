@@ -185,10 +185,18 @@ def check_config(path: Path, io: AdminIO) -> int:
     except UsageError as e:
         print(f"ftpkit-admin: {e}", file=io.stderr)
         return 1
+    logging = config.logging
     print("ok", file=io.stdout)
     print(f"  listen: {', '.join(config.listen)}\n  root: {config.root}\n"
-          f"  users: {config.users}", file=io.stdout)
+          f"  users: {config.users}\n"
+          f"  log: {_log_place(logging.file, 'where twistd logs (--logfile)')}, "
+          f"{logging.format}, {logging.level} and above\n"
+          f"  audit: {_log_place(logging.audit, 'in the log')}", file=io.stdout)
     return 0
+
+
+def _log_place(path: Path | None, unset: str) -> str:
+    return unset if path is None else "standard output" if str(path) == "-" else str(path)
 
 
 def run(argv: Sequence[str], io: AdminIO, env: dict[str, str] | None = None) -> int:

@@ -314,6 +314,16 @@ def test_check_config_accepts_the_shipped_config() -> None:
     assert (outcome.code, outcome.err) == (0, "")
     assert outcome.out.splitlines()[0] == "ok"
     assert "listen: tcp:8021:interface=127.0.0.1" in outcome.out
+    assert "  log: where twistd logs (--logfile), text, info and above\n" in outcome.out
+    assert "  audit: in the log\n" in outcome.out
+
+
+def test_check_config_says_where_the_logs_go(tmp_path: Path) -> None:
+    path = tmp_path / "ftpkit.toml"
+    path.write_text('[logging]\nfile = "-"\nformat = "json"\naudit = "audit.jsonl"\n')
+    out = admin(["check-config", str(path)]).out
+    assert "  log: standard output, json, info and above\n" in out
+    assert f"  audit: {tmp_path / 'audit.jsonl'}\n" in out
 
 
 @pytest.mark.parametrize(("text", "message"), [
