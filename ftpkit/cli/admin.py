@@ -10,10 +10,13 @@ test-case-name: tests.unit.test_admin
     ftpkit-admin [--users DB] remove NAME
     ftpkit-admin [--users DB] rescan NAME
     ftpkit-admin [--users DB] list
+    ftpkit-admin check-config FILE
 
 Passwords are read from a prompt, or from standard input when it is not a
 terminal; never from the command line. Changes apply to a running server at
-the user's next login (quota: next write).
+the user's next login (quota: next write). check-config validates a server
+config with the server's own code, without starting a server or touching the
+user database.
 
 Public API: none (the ftpkit-admin command's behaviour is documented in README.md).
 """
@@ -166,7 +169,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(action=cmd_rescan)
     p = sub.add_parser("list", help="list the users")
     p.set_defaults(action=cmd_list)
+    p = sub.add_parser("check-config", help="validate a server config file as the server "
+                                            "would (commands, listen endpoints), then exit")
+    p.add_argument("file", metavar="FILE")
     return parser
+
+
+def check_config(path: Path, io: AdminIO) -> int:
+    from twisted.python.usage import UsageError
+
+    from ftpkit.server.tap import check_config
+
+    try:
+        config = check_config(path)
+    except UsageError as e:
+        print(f"ftpkit-admin: {e}", file=io.stderr)
+        return 1
+    logging = config.logging
+    print("ok", file=io.stdout)
+    print(f"  listen: {', '.join(config.listen)}\n  root: {config.root}\n"
+          f"  users: {config.users}\n"
+          f"  log: {_log_place(logging.file, 'where twistd logs (--logfile)')}, "
+          f"{logging.format}, {logging.level} and above\n"
+          f"  audit: {_log_place(logging.audit, 'in the log')}", file=io.stdout)
+    return 0
+
+
+def _log_place(path: Path | None, unset: str) -> str:
+    return unset if path is None else "standard output" if str(path) == "-" else str(path)
 
 
 def run(argv: Sequence[str], io: AdminIO, env: dict[str, str] | None = None) -> int:
@@ -174,6 +204,8 @@ def run(argv: Sequence[str], io: AdminIO, env: dict[str, str] | None = None) -> 
         opts = build_parser().parse_args(argv)
     except SystemExit as e:
         return 2 if e.code else 0
+    if opts.command == "check-config":
+        return check_config(Path(opts.file), io)
     env = dict(os.environ) if env is None else env
     db = UserDB(Path(opts.users or env.get("FTPKIT_USERS") or DEFAULT_USERS))
     try:

@@ -3,9 +3,11 @@ The ftpkit command: one session as one user, one command.
 
 test-case-name: tests.unit.test_cli
 
-    ftpkit [--host H] [--port P] [--user U] COMMAND ...
+    ftpkit [--host H] [--port P] [--user U] [--tls [--cafile FILE]] COMMAND ...
 
-The password comes from $FTPKIT_PASSWORD, or else from a prompt.
+The password comes from $FTPKIT_PASSWORD, or else from a prompt. With --tls the
+server's certificate is verified (the system's CAs, or --cafile's); one that
+does not verify is refused, never skipped.
 
 Public API: none (the ftpkit command's behaviour is documented in README.md).
 """
@@ -14,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from attrs import frozen
@@ -27,7 +31,8 @@ from twisted.internet.error import ConnectError, DNSLookupError
 from ftpkit import __version__
 from ftpkit.cli import actions, exits, shell
 from ftpkit.cli.exits import UsageError
-from ftpkit.client.api import Client
+from ftpkit.client.api import HELLO_TIMEOUT, Client, NoHello
+from ftpkit.client.tls import client_tls
 
 
 @frozen
@@ -47,14 +52,34 @@ class Invocation:
         print(text, file=self.stdout)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ftpkit", description="Talk to an ftpkit server.",
         epilog="Password: $FTPKIT_PASSWORD, or a prompt. Exit codes: 0 ok, 1 server error, "
-               "2 usage, 3 connection failed, 4 login refused.")
+               "2 usage, 3 connection failed (TLS verification included), 4 login refused.")
     parser.add_argument("--host", default=None, help="server host [$FTPKIT_HOST or 127.0.0.1]")
     parser.add_argument("--port", type=int, default=None, help="server port [$FTPKIT_PORT or 8021]")
     parser.add_argument("--user", default=None, help="user name [$FTPKIT_USER or your login]")
+    parser.add_argument("--tls", action="store_true",
+                        help="connect with TLS, verifying the server's certificate against "
+                             "the system's trusted CAs (or --cafile's)")
+    parser.add_argument("--cafile", default=None, metavar="FILE",
+                        help="trust the CA certificate(s) in this PEM file instead of the "
+                             "system's; implies --tls")
+    parser.add_argument("--connect-timeout", type=_seconds, default=HELLO_TIMEOUT,
+                        metavar="SECONDS",
+                        help=f"give up if the server has not greeted us by then "
+                             f"[{HELLO_TIMEOUT:g}]")
     parser.add_argument("--version", action="version", version=f"ftpkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     actions.add_subcommands(sub)
@@ -82,10 +107,17 @@ async def run(inv: Invocation, argv: Sequence[str]) -> int:
             return exits.report(UsageError("no password: set FTPKIT_PASSWORD or use a terminal"),
                                 inv.stderr)
     try:
+        tls = (client_tls(host, Path(opts.cafile) if opts.cafile else None)
+               if opts.tls or opts.cafile else None)
+        endpoint = HostnameEndpoint(inv.reactor, host, port, timeout=opts.connect_timeout)
         try:
-            client = await Client.connect(inv.reactor, HostnameEndpoint(inv.reactor, host, port))
+            client = await Client.connect(inv.reactor, endpoint, tls=tls,
+                                          timeout=opts.connect_timeout)
         except (ConnectError, DNSLookupError) as e:
             raise exits.connect_failed(host, port, e) from None
+        except NoHello as e:
+            hint = "" if tls else "; if that port serves TLS, use --tls"
+            raise exits.ConnectFailed(f"cannot connect to {host}:{port}: {e}{hint}") from None
         try:
             session = await client.login(user, password)
             opts.logged_in_as = session["user"]

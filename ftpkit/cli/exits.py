@@ -13,15 +13,21 @@ from typing import TextIO
 from twisted.internet.error import ConnectError, DNSLookupError
 
 from ftpkit.client.protocol import ConnectionClosed, ProtocolError, RemoteError
+from ftpkit.client.tls import TLSConfigError, TLSError
 from ftpkit.client.transfers import TransferError
 
 OK = 0
 SERVER_ERROR = 1  # the server answered with an error code
 USAGE = 2  # bad command line
-CONNECTION = 3  # could not connect, or the connection broke
+CONNECTION = 3  # could not connect (TLS verification included), or the connection broke
 AUTH = 4  # login refused
 
 _AUTH_CODES = {"auth_failed", "auth_required"}
+_TLS_HINTS = {
+    "untrusted": "; if you trust it, give the CA certificate that signed it with --cafile FILE",
+    "hostname": "; connect with --host set to a name the certificate lists",
+    "handshake": "; is that port serving TLS?",
+}
 
 
 class UsageError(Exception):
@@ -47,6 +53,12 @@ def report(error: BaseException, stderr: TextIO) -> int:
         case ConnectFailed():
             print(f"ftpkit: connection_failed: {error}", file=stderr)
             return CONNECTION
+        case TLSError(reason=reason):
+            print(f"ftpkit: tls: {error}{_TLS_HINTS.get(reason, '')}", file=stderr)
+            return CONNECTION
+        case TLSConfigError():
+            print(f"ftpkit: tls: {error}", file=stderr)
+            return USAGE
         case ConnectionClosed() | ProtocolError():
             print(f"ftpkit: connection_lost: {error}", file=stderr)
             return CONNECTION

@@ -4,6 +4,8 @@ The client library: connect, log in, call commands.
 test-case-name: tests.unit.test_client
 
     client = await Client.connect(reactor, "tcp:127.0.0.1:8021")
+    # or, over TLS: Client.connect(reactor, "tcp:files.example.org:8990",
+    #                              tls=client_tls("files.example.org"))
     await client.login("alice", "secret")
     async for entry in client.ls_all("/"):
         print(entry["name"])
@@ -19,9 +21,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import clientFromString, connectProtocol
-from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.defer import Deferred, TimeoutError
+from twisted.internet.endpoints import clientFromString, connectProtocol, wrapClientTLS
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IStreamClientEndpoint
 
 from ftpkit.client import transfers
 from ftpkit.client.protocol import ClientProtocol
@@ -30,6 +32,11 @@ from ftpkit.protocol.messages import CommandInfo, Hello
 from ftpkit.threads import ThreadRunner, Threads
 
 Result = dict[str, Any]
+HELLO_TIMEOUT = 10.0  # seconds; a server sends its hello as soon as the connection is made
+
+
+class NoHello(Exception):
+    """The server did not send its hello in time (a TLS port, to a plain client?)."""
 
 
 class Client:
@@ -42,15 +49,29 @@ class Client:
                                                                    reactor.getThreadPool())
 
     @classmethod
-    def connect(cls, reactor: Any, endpoint: IStreamClientEndpoint | str) -> Deferred[Client]:
-        """Connect and wait for the server's hello."""
-        if isinstance(endpoint, str):
-            endpoint = clientFromString(reactor, endpoint)
+    def connect(cls, reactor: Any, endpoint: IStreamClientEndpoint | str,
+                tls: IOpenSSLClientConnectionCreator | None = None,
+                timeout: float = HELLO_TIMEOUT) -> Deferred[Client]:
+        """
+        Connect and wait for the server's hello. With C{tls} (see
+        L{ftpkit.client.tls.client_tls}) the connection is TLS, and a certificate
+        that does not verify fails it with L{TLSError}. No hello within C{timeout}
+        seconds (a server speaking TLS to a plain client, say) fails it with
+        L{NoHello}.
+        """
+        target: IStreamClientEndpoint = (clientFromString(reactor, endpoint)
+                                         if isinstance(endpoint, str) else endpoint)
+        if tls is not None:
+            target = wrapClientTLS(tls, target)
         protocol = ClientProtocol()
 
         async def connected() -> Client:
-            await connectProtocol(endpoint, protocol)
-            hello = await protocol.hello
+            await connectProtocol(target, protocol)
+            try:
+                hello = await protocol.hello.addTimeout(timeout, reactor)
+            except TimeoutError:
+                protocol.transport.abortConnection()
+                raise NoHello(f"the server sent no hello within {timeout:g} s") from None
             return cls(protocol, hello, reactor)
 
         return Deferred.fromCoroutine(connected())

@@ -12,6 +12,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
+from ftpkit.client.tls import TLSError, tls_error
 from ftpkit.protocol.framing import FrameReceiver
 from ftpkit.protocol.messages import (
     PROTOCOL_VERSION,
@@ -148,8 +149,9 @@ class ClientProtocol(FrameReceiver):
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        error = self._closing_error or ConnectionClosed("the server closed the connection")
-        if not isinstance(error, RemoteError | ProtocolError | ConnectionClosed):
+        error = (self._closing_error or tls_error(reason)
+                 or ConnectionClosed("the server closed the connection"))
+        if not isinstance(error, RemoteError | ProtocolError | ConnectionClosed | TLSError):
             error = ConnectionClosed(str(error))
         self._closing_error = error
         self.gate.lost(error)

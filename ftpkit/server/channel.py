@@ -30,18 +30,23 @@ if TYPE_CHECKING:
 
 @implementer(IDataChannel)
 class Channel:
-    """The data channel of one request of one session."""
+    """
+    The data channel of one request of one session.
+
+    @ivar bytes: file data moved so far, either way (data frame bodies), for the audit.
+    """
 
     def __init__(self, session: ServerSession, request_id: int) -> None:
         self._session = session
         self._id = request_id
         self._pauser = Pauser(session.pauseFrames, session.resumeFrames)
+        self.bytes = 0
 
     def interim(self, result: dict[str, Any]) -> None:
         self._session.sendMessage(Continue(self._id, result))
 
     def receive(self, sink: IDataSink) -> None:
-        self._session.routeData(self._id, sink)
+        self._session.routeData(self._id, _Counted(sink, self))
 
     def pause(self, reason: Any) -> None:
         self._pauser.pause(reason)
@@ -57,6 +62,7 @@ class Channel:
         return self._session.dataFrameRemaining
 
     def send(self, data: bytes) -> None:
+        self.bytes += len(data)
         self._session.sendData(data)
 
     def can_send_file(self) -> bool:
@@ -80,7 +86,12 @@ class Channel:
         prefix = b"" if interim is None else encode_frame(
             FrameKind.CONTROL, encode_message(Continue(self._id, interim)))
         raw = RawSend.start(sock_fd, file_fd, start, end, prefix)
-        return Deferred.fromCoroutine(_raw_send(session, raw, threads))
+
+        def count(position: int) -> int:
+            self.bytes += position - start
+            return position
+
+        return Deferred.fromCoroutine(_raw_send(session, raw, threads)).addCallback(count)
 
     def writable(self) -> Deferred[None]:
         return self._session.gate.ready()
@@ -117,3 +128,22 @@ async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner)
     finally:
         raw.close()
         session.releaseWrites()
+
+
+@implementer(IDataSink)
+class _Counted:
+    """Passes an upload's frames on to its sink, counting their bytes on the channel."""
+
+    def __init__(self, sink: IDataSink, channel: Channel) -> None:
+        self._sink = sink
+        self._channel = channel
+
+    def data(self, chunk: bytes | memoryview) -> None:
+        self._channel.bytes += len(chunk)
+        self._sink.data(chunk)
+
+    def end(self, checksum: str | None, abort: bool) -> None:
+        self._sink.end(checksum, abort)
+
+    def lost(self) -> None:
+        self._sink.lost()

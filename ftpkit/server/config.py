@@ -45,6 +45,7 @@ class ServerConfig:
     # (command name, plugin module) pairs: which module's command wins a name clash.
     command_overrides: tuple[tuple[str, str], ...] = ()
     policy: SessionPolicy = field(factory=SessionPolicy)
+    logging: LoggingConfig = field(factory=lambda: LoggingConfig())
 
     @classmethod
     def from_toml(cls, path: Path) -> ServerConfig:
@@ -113,7 +114,7 @@ class ServerConfig:
         session = SessionPolicy(**policy)
         if session.preauth_max_frame > session.max_frame:
             raise ConfigError("limits.preauth_max_frame may not exceed limits.max_frame")
-        return cls(**changes, policy=session)
+        return cls(**changes, policy=session, logging=_logging(sections["logging"], base))
 
     def replace(self, **changes: Any) -> ServerConfig:
         return attrs.evolve(self, **changes)
@@ -124,6 +125,7 @@ _KEYS: dict[str, set[str]] = {
     "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
     "commands": {"enabled", "disabled", "override"},
     "transfers": {"checksum", "partial_ttl", "user_rate"},
+    "logging": {"format", "file", "level", "audit"},
 }
 
 
@@ -192,3 +194,43 @@ def _size(name: str, value: Any, minimum: int) -> int:
         assert size is not None
         value = size
     return _int(name, value, minimum)
+
+
+# -- [logging] ----------------------------------------------------------------
+
+STDOUT = Path("-")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+@frozen
+class LoggingConfig:
+    """
+    @ivar format: "text" (one human-readable line per event) or "json" (one object a line).
+    @ivar file: where the server log goes: a path, L{STDOUT}, or None for twistd's
+        choice (its --logfile; standard output under -n, else twistd.log).
+    @ivar level: the least severe level written to the server log.
+    @ivar audit: where audit records go, as JSON lines: a path, L{STDOUT}, or None to
+        write them to the server log instead.
+    """
+
+    format: str = "text"
+    file: Path | None = None
+    level: str = "info"
+    audit: Path | None = None
+
+
+def _logging(section: Mapping[str, Any], base: Path) -> LoggingConfig:
+    changes: dict[str, Any] = {}
+    for key, value in section.items():
+        name = f"logging.{key}"
+        if key == "format":
+            changes[key] = _checked(name, value, lambda v: v in LOG_FORMATS,
+                                    " or ".join(repr(f) for f in LOG_FORMATS))
+        elif key == "level":
+            changes[key] = _checked(name, value, lambda v: v in LOG_LEVELS,
+                                    f"one of {', '.join(LOG_LEVELS)}")
+        elif key in ("file", "audit"):
+            path = _string(name, value)
+            changes[key] = STDOUT if path == "-" else base / path
+    return LoggingConfig(**changes)

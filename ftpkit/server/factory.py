@@ -16,6 +16,7 @@ from twisted.internet.protocol import Factory
 from ftpkit import __version__
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
+from ftpkit.server.audit import Audit
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.threads import ThreadRunner
@@ -32,6 +33,7 @@ class ServerFactory(Factory):
     # Threads for zero-copy sends (ftpkit.protocol.rawsend), apart from the disk pool so
     # that a client slow to read can never hold up anyone's disk work. None: not used.
     send_threads: ThreadRunner | None = None
+    audit: Audit = field(factory=Audit)
     sessions: set[ServerSession] = field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:

@@ -38,6 +38,7 @@ class ListenService(Service):
     Listens on every endpoint. Once all listen, writes their port numbers, one a
     line, to C{port_file} (so C{tcp:0} is usable). A listener that fails stops
     startup: synchronously when the endpoint fails at once (TCP, SSL, UNIX).
+    Under twistd it listens in privilegedStartService, before privileges are shed.
     """
 
     log = Logger()
@@ -49,9 +50,20 @@ class ListenService(Service):
         self.port_file = port_file
         self.ports: list[IListeningPort] = []
         self._stop_reactor = stop_reactor
+        self._started_listening = False
+
+    def privilegedStartService(self) -> None:
+        """Listen before twistd drops privileges (--uid/--gid), so that ports < 1024 work."""
+        super().privilegedStartService()
+        self._listen()
 
     def startService(self) -> None:
         super().startService()
+        if not self._started_listening:  # not run by twistd, which calls the above first
+            self._listen()
+
+    def _listen(self) -> None:
+        self._started_listening = True
         waiting: list[Deferred[IListeningPort]] = []
         for description, endpoint in self.endpoints:
             d = endpoint.listen(self.factory)
@@ -85,6 +97,7 @@ class ListenService(Service):
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
+        self._started_listening = False
         if self.port_file is not None:
             self.port_file.unlink(missing_ok=True)
         ports, self.ports = self.ports, []

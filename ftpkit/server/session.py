@@ -243,6 +243,8 @@ class ServerSession(FrameReceiver):
             command=request.command, id=request.id, user=self._user, peer=self.peer,
             outcome=outcome, ms=(self.factory.clock.seconds() - started) * 1000,
         )
+        self.factory.audit.record(request, reply, self._user, self.peer,
+                                  self.factory.clock.seconds() - started, self._channel)
         if self.framesStopped and not self._close_after_reply:
             return  # the connection is already going away
         self.sendMessage(reply)

@@ -11,7 +11,9 @@ conf/ftpkit.toml).
 
 Startup problems (a bad config, a command clash, an enabled command that is not
 installed) are raised as L{usage.UsageError} from C{postOptions}, so twistd
-prints the message, without a traceback, and exits non-zero.
+prints the message, without a traceback, and exits non-zero. Those found while
+the service is made (a listen endpoint's certificate, a log file, the user
+database) end the process the same way, with a message and exit status 1.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import IService, MultiService
+from OpenSSL import SSL, crypto
+from twisted.application.service import IService
 from twisted.cred.portal import Portal
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
@@ -32,10 +36,12 @@ from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB, UserDBError
 from ftpkit.commands.registry import CommandRegistry, RegistryError
-from ftpkit.server.config import ConfigError, ServerConfig
+from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
+from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
 from ftpkit.server.service import ListenService, ThreadPoolService
 from ftpkit.threads import Threads, background_pool
+from ftpkit.tls import openssl_reasons
 
 
 class Options(usage.Options):
@@ -93,12 +99,30 @@ SEND_THREADS = 4  # each trip sends one frame, and gives up within 20 ms on a fu
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return build_service(options.config, reactor, getattr(options, "registry", None))
+    try:
+        return build_service(options.config, reactor, getattr(options, "registry", None),
+                             open_logs(options.config, options.parent))
+    except usage.UsageError as e:  # too late for twistd to print it as a usage error
+        raise SystemExit(f"ftpkit: cannot start: {e}") from None
 
 
-def build_service(config: ServerConfig, reactor: Any,
-                  registry: CommandRegistry | None = None) -> MultiService:
-    top = MultiService()
+def open_logs(config: ServerConfig, twistd: Any) -> Logs:
+    """The log files C{config} asks for, given twistd's own options; or a UsageError."""
+    destination = log_destination(config.logging, twistd)
+    if destination == STDOUT and twistd is not None and not twistd.get("nodaemon"):
+        raise usage.UsageError("a daemon cannot log to standard output: set [logging] file "
+                               "or twistd's --logfile, or run with -n")
+    try:
+        return Logs.open(config.logging, destination, sys.stdout)
+    except OSError as e:
+        raise usage.UsageError(f"cannot open log file {e.filename}: {e.strerror}") from None
+
+
+def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry | None = None,
+                  logs: Logs | None = None) -> ServerService:
+    logs = logs or Logs()
+    top = ServerService(logs.server)
+    LogService(logs, reactor).setServiceParent(top)
     pool = ThreadPool(minthreads=0, maxthreads=config.threads, name="ftpkit")
     ThreadPoolService(pool).setServiceParent(top)
     threads = Threads(reactor, pool)
@@ -123,11 +147,39 @@ def build_service(config: ServerConfig, reactor: Any,
     factory = ServerFactory(registry, portal, reactor, threads, config.policy,
                             send_threads=Threads(reactor, sends))
 
+    endpoints = listen_endpoints(config, reactor)
+    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
+    return top
+
+
+def listen_endpoints(config: ServerConfig, reactor: Any
+                     ) -> list[tuple[str, IStreamServerEndpoint]]:
+    """C{config.listen} as endpoints (an ssl: one reads its key and certificate here)."""
     endpoints = []
     for description in config.listen:
         try:
             endpoints.append((description, serverFromString(reactor, description)))
+        except OSError as e:
+            reason = f"cannot read {e.filename}: {e.strerror}"
+        except (SSL.Error, crypto.Error) as e:
+            reason = f"bad key or certificate: {openssl_reasons(e)}"
         except (ValueError, TypeError, KeyError) as e:
-            raise usage.UsageError(f"bad --listen endpoint {description!r}: {e}") from None
-    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
-    return top
+            reason = str(e)
+        else:
+            continue
+        raise usage.UsageError(f"bad listen endpoint {description!r} (server.listen or "
+                               f"--listen): {reason}")
+    return endpoints
+
+
+def check_config(path: Path) -> ServerConfig:
+    """
+    Everything a server started with C{--config path} checks before it listens:
+    the file, the commands it enables, the listen endpoints. Raises UsageError.
+    """
+    from twisted.internet import reactor
+
+    options = Options()
+    options.parseOptions(["--config", str(path)])
+    listen_endpoints(options.config, reactor)
+    return options.config

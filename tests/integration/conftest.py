@@ -27,6 +27,22 @@ def admin(users: Path, *args: str, password: str | None = None) -> subprocess.Co
                           capture_output=True, text=True, timeout=60)
 
 
+def wait_for_line(path: Path, marker: str, timeout: float = 30,
+                  process: subprocess.Popen[str] | None = None) -> str:
+    """Poll C{path} until a line containing C{marker} is in it; return that line."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        found = [line for line in text.splitlines() if marker in line]
+        if found:
+            return found[0]
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"twistd exited ({process.returncode}):\n{text}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {marker!r} in {path}:\n{text}")
+        time.sleep(0.02)  # a polling interval, bounded by the deadline
+
+
 class _Output:
     """What one twistd process has printed so far."""
 
@@ -38,11 +54,18 @@ class _Output:
 
 class Server:
     def __init__(self, workdir: Path, *extra: str, bin: Path = BIN,
-                 preexec_fn: Callable[[], None] | None = None) -> None:
+                 preexec_fn: Callable[[], None] | None = None,
+                 listen: str = "tcp:0:interface=127.0.0.1",
+                 log_file: Path | None = None) -> None:
         """
         @param bin: where twistd and ftpkit are (another venv's bin, say).
         @param preexec_fn: run in the twistd child before it starts.
+        @param listen: the endpoint to listen on (its port is learnt from --port-file).
+        @param log_file: where the server logs, when its config sends the log to a
+            file rather than standard output: readiness is awaited there.
         """
+        self.listen = listen
+        self.log_file = log_file
         self.workdir = workdir
         self.bin = bin
         self.preexec_fn = preexec_fn
@@ -58,7 +81,7 @@ class Server:
         self.port_file.unlink(missing_ok=True)
         self.process = subprocess.Popen(
             [str(self.bin / "twistd"), "--pidfile=", "--logfile=-", "-n", "ftpkit",
-             "--listen", "tcp:0:interface=127.0.0.1", "--port-file", str(self.port_file),
+             "--listen", self.listen, "--port-file", str(self.port_file),
              "--root", str(self.root), "--users", str(self.users), *self.extra],
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             preexec_fn=self.preexec_fn)
@@ -68,7 +91,10 @@ class Server:
         threading.Thread(target=self._drain, args=(self.process, self._output),
                          daemon=True).start()
         try:
-            self._wait_for("ftpkit ready", timeout)
+            if self.log_file is None:
+                self._wait_for("ftpkit ready", timeout)
+            else:
+                wait_for_line(self.log_file, "ftpkit ready", timeout, self.process)
         except BaseException:  # never leave a half-started twistd behind
             self.process.kill()
             self.process.wait(timeout=30)

@@ -306,3 +306,44 @@ def test_usage_errors_exit_2(tmp_path: Path, argv: list[str],
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert admin(["--version"]).code == 0
     assert capsys.readouterr().out.startswith("ftpkit-admin ")
+
+
+def test_check_config_accepts_the_shipped_config() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "conf" / "ftpkit.toml"
+    outcome = admin(["check-config", str(shipped)])
+    assert (outcome.code, outcome.err) == (0, "")
+    assert outcome.out.splitlines()[0] == "ok"
+    assert "listen: tcp:8021:interface=127.0.0.1" in outcome.out
+    assert "  log: where twistd logs (--logfile), text, info and above\n" in outcome.out
+    assert "  audit: in the log\n" in outcome.out
+
+
+def test_check_config_says_where_the_logs_go(tmp_path: Path) -> None:
+    path = tmp_path / "ftpkit.toml"
+    path.write_text('[logging]\nfile = "-"\nformat = "json"\naudit = "audit.jsonl"\n')
+    out = admin(["check-config", str(path)]).out
+    assert "  log: standard output, json, info and above\n" in out
+    assert f"  audit: {tmp_path / 'audit.jsonl'}\n" in out
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[server]\nthreads = 0\n", "server.threads must be an integer >= 1, not 0"),
+    ("[logging]\nformat = 'xml'\n", "logging.format must be 'text' or 'json', not 'xml'"),
+    ("[transfers]\nspeed = 1\n", "unknown key transfers.speed;"),
+    ('[commands]\nenabled = ["nope"]\n', "commands.enabled names 'nope'"),
+    ('[server]\nlisten = ["ssl:0:privateKey=/no/such.pem"]\n',
+     "bad listen endpoint 'ssl:0:privateKey=/no/such.pem' (server.listen or --listen): "
+     "cannot read /no/such.pem: No such file or directory"),
+])
+def test_check_config_names_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "ftpkit.toml"
+    path.write_text(text)
+    outcome = admin(["check-config", str(path)])
+    assert (outcome.code, outcome.out) == (1, "")
+    assert message in outcome.err and outcome.err.startswith("ftpkit-admin: ")
+    assert not (tmp_path / "var").exists()  # nothing made
+
+
+def test_check_config_of_a_missing_file(tmp_path: Path) -> None:
+    outcome = admin(["check-config", str(tmp_path / "nope.toml")])
+    assert outcome.code == 1 and "cannot read config" in outcome.err

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from ftpkit.server.config import DEFAULT_LISTEN, ConfigError, ServerConfig
+from ftpkit.server.config import (
+    DEFAULT_LISTEN,
+    STDOUT,
+    ConfigError,
+    LoggingConfig,
+    ServerConfig,
+)
 from ftpkit.server.policy import SessionPolicy
 
 
@@ -114,7 +120,7 @@ def test_integer_delay_is_a_float(tmp_path: Path) -> None:
 def test_unknown_section_is_named(tmp_path: Path) -> None:
     message = load_error(tmp_path, "[bogus]\nx = 1\n")
     assert "unknown section [bogus]" in message
-    assert "commands, limits, server" in message
+    assert "commands, limits, logging, server, transfers" in message
     assert str(tmp_path / "conf" / "ftpkit.toml") in message
 
 
@@ -162,6 +168,11 @@ OVERRIDE_WANT = 'a table of command = "plugin.module" (e.g. {du = "ftpkit.plugin
     ('[commands]\noverride = ["du"]', "commands.override", OVERRIDE_WANT),
     ('[commands]\noverride = {du = 1}', "commands.override", OVERRIDE_WANT),
     ('[commands]\noverride = {du = ""}', "commands.override", OVERRIDE_WANT),
+    ('[logging]\nformat = "xml"', "logging.format", "'text' or 'json'"),
+    ("[logging]\nformat = 1", "logging.format", "'text' or 'json'"),
+    ('[logging]\nlevel = "verbose"', "logging.level", "one of debug, info, warn, error, critical"),
+    ('[logging]\nfile = ""', "logging.file", "a non-empty string"),
+    ("[logging]\naudit = true", "logging.audit", "a non-empty string"),
 ])
 def test_wrong_value_names_the_key(tmp_path: Path, text: str, key: str, want: str) -> None:
     assert f"{key} must be {want}, not " in load_error(tmp_path, text)
@@ -231,3 +242,23 @@ def test_replace() -> None:
     assert config.threads == 8 and config.root == Path("var/homes")
     with pytest.raises(TypeError):
         config.replace(bogus=1)
+
+
+def test_logging_defaults() -> None:
+    assert ServerConfig().logging == LoggingConfig("text", None, "info", None)
+
+
+def test_logging_keys(tmp_path: Path) -> None:
+    config = load(tmp_path, """
+        [logging]
+        format = "json"
+        file = "log/ftpkit.log"
+        level = "warn"
+        audit = "-"
+    """)
+    assert config.logging == LoggingConfig(format="json", file=tmp_path / "conf" / "log" /
+                                           "ftpkit.log", level="warn", audit=STDOUT)
+
+
+def test_unknown_logging_key_is_named(tmp_path: Path) -> None:
+    assert "unknown key logging.path;" in load_error(tmp_path, '[logging]\npath = "x"\n')

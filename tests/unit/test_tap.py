@@ -18,7 +18,7 @@ from twisted.python import usage
 import ftpkit.plugins
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.server.service import ListenService
-from ftpkit.server.tap import Options, build_service
+from ftpkit.server.tap import Options, build_service, open_logs
 
 
 @pytest.fixture
@@ -122,3 +122,27 @@ def test_build_service_finds_the_commands_itself_when_not_given_them(tmp_path: P
     (listener,) = [s for s in service if isinstance(s, ListenService)]
     registry = listener.factory.registry  # type: ignore[attr-defined]
     assert isinstance(registry, CommandRegistry) and registry.get("ls") is not None
+
+
+def test_a_daemon_may_not_log_to_standard_output(tmp_path: Path) -> None:
+    config = parse(tmp_path, '[logging]\nfile = "-"\n').config
+    with pytest.raises(usage.UsageError, match="a daemon cannot log to standard output"):
+        open_logs(config, {"nodaemon": False})
+    assert open_logs(config, {"nodaemon": True}).server is not None
+
+
+def test_a_log_file_that_cannot_be_opened_stops_startup(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    config = parse(tmp_path, '[logging]\naudit = "taken"\n').config
+    with pytest.raises(usage.UsageError, match=r"cannot open log file .*taken: Is a directory"):
+        open_logs(config, None)
+
+
+def test_listening_happens_before_twistd_sheds_privileges(tmp_path: Path) -> None:
+    reactor = MemoryReactor()
+    service = build_service(parse(tmp_path).config, reactor)
+    (listener,) = [s for s in service if isinstance(s, ListenService)]
+    listener.privilegedStartService()  # twistd: then --uid/--gid, then startService
+    assert len(reactor.tcpServers) == 1
+    listener.startService()
+    assert len(reactor.tcpServers) == 1  # not twice

@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 from ftpkit.commands import ICommand
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.plugins import builtins
+from ftpkit.server.policy import SessionPolicy
 from ftpkit.storage import checksums
 from ftpkit.threads import InlineThreads
 from tests.serverkit import Wire
@@ -172,8 +173,11 @@ def sums_fd(tmp_path: Path) -> int:
     return os.open(home(tmp_path) / ".ftpkit" / "sums", os.O_RDONLY | os.O_DIRECTORY)
 
 
-def test_a_recorded_digest_is_used_and_the_transfer_one_is_kept(wire: Wire,
-                                                                tmp_path: Path) -> None:
+def test_a_recorded_digest_is_used_and_the_transfer_one_is_kept(tmp_path: Path) -> None:
+    # a server whose transfers use sha256 (the plugin's default too), so it records it
+    wire = Wire(tmp_path, registry=registry(), policy=SessionPolicy(checksum="sha256"))
+    wire.messages()
+    wire.login()
     path = home(tmp_path) / "f"
     path.write_bytes(b"contents")
     real = hashlib.sha256(b"contents").hexdigest()
