@@ -22,10 +22,20 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from ftpkit.client.protocol import RemoteError
+from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, RemoteError
 from ftpkit.fileio import write_all
+from ftpkit.protocol import rawsend
 from ftpkit.storage import checksums
-from ftpkit.transfer import Buffer, Pauser, SerialWriter, TokenBucket, pump, read_block, sleep
+from ftpkit.transfer import (
+    CHUNK,
+    Buffer,
+    Pauser,
+    SerialWriter,
+    TokenBucket,
+    pump,
+    read_block,
+    sleep,
+)
 
 if TYPE_CHECKING:
     from ftpkit.client.api import Client
@@ -118,7 +128,23 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
                     await sleep(client.reactor, delay)
             return True
 
-        await pump(client.threads, read, offset, size, send)
+        position = offset
+        frame = int(info.get("max_data_frame", CHUNK))
+        raw = None if bucket is not None else _zero_copy(protocol, fd, offset, size, hasher,
+                                                         frame)
+        if raw is not None:  # the file goes straight to the socket while the server keeps up
+            try:
+                position = await rawsend.run(
+                    raw, client.threads, lambda: not final.called,
+                    protocol.transport.writeSequence,
+                    (lambda at: progress(at, size)) if progress else None)
+            except rawsend.Changed:
+                raise TransferError("changed", f"{local} changed while it was being sent"
+                                    ) from None
+            except OSError as e:
+                raise ConnectionClosed(f"the connection failed: {e.strerror}") from None
+        if position < size and not final.called:
+            await pump(client.threads, read, position, size, send)
         if final.called:  # the server stopped us early; its error follows
             protocol.send_end(rid, abort=True)
         else:
@@ -133,6 +159,30 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
         await client.threads.run(os.close, fd)
     result["resumed_from"] = offset
     return result
+
+
+CLIENT_STALL = 5.0  # seconds the zero-copy upload waits on a server that reads nothing
+
+
+def _zero_copy(protocol: ClientProtocol, fd: int, offset: int, size: int,
+               hasher: checksums.Hasher, frame: int) -> rawsend.RawSend | None:
+    """A sendfile upload of [offset, size), hashing each frame as it goes; None if TLS."""
+    sock_fd = rawsend.raw_socket(protocol.transport)
+    if sock_fd is None:
+        return None
+    buffer = memoryview(bytearray(1 << 20))
+
+    def hash_range(position: int, length: int) -> None:  # in a thread, before sending
+        end = position + length
+        while position < end:
+            got = os.preadv(fd, [buffer[:min(len(buffer), end - position)]], position)
+            if not got:
+                raise rawsend.Changed("the file is shorter than it was")
+            hasher.update(buffer[:got])
+            position += got
+
+    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", stall=CLIENT_STALL,
+                                 before=hash_range, frame=max(1, min(frame, rawsend.FRAME)))
 
 
 def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:

@@ -176,7 +176,8 @@ class Put(Command):
                                 bucket=user_bucket(context, account))
             context.channel.receive(receiver)
             context.channel.interim({"path": target, "offset": upload.offset,
-                                     "prefix_checksum": prefix, "algorithm": algorithm})
+                                     "prefix_checksum": prefix, "algorithm": algorithm,
+                                     "max_data_frame": context.config.max_frame - 1})
             try:
                 claimed = await receiver.done
             finally:

@@ -29,6 +29,7 @@ import os
 import select
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
@@ -74,6 +75,9 @@ class RawSend:
     owed: int = 0  # body bytes of the frame under way not yet sent
     frame: int = FRAME
     stall: float = STALL
+    # Called in the thread with (position, length) before each frame is sent: the
+    # sender's chance to hash exactly the bytes that go out.
+    before: Callable[[int, int], None] | None = None
     stalled: bool = field(default=False, init=False)
 
     @classmethod
@@ -95,6 +99,8 @@ class RawSend:
                 return
         if not self.owed and self.position < self.end:
             self.owed = min(self.frame, self.end - self.position)
+            if self.before is not None:
+                self.before(self.position, self.owed)
             self.pending = _HEADER.pack(self.owed + 1, DATA_KIND)
             if not self._send_pending(more=True):
                 return
@@ -131,3 +137,31 @@ class RawSend:
 
     def close(self) -> None:
         self.sock.close()
+
+
+async def run(raw: RawSend, threads: Any, go_on: Callable[[], bool],
+              write: Callable[[list[bytes]], None],
+              progress: Callable[[int], None] | None = None) -> int:
+    """
+    Trips to C{threads}, one frame each, until C{raw} is done, stalls, or C{go_on()}
+    turns false; then whatever was under way (the rest of a header, of a frame's
+    body) goes to C{write}, the transport's ordinary path, so the stream stays whole.
+    Returns the position reached, at a frame boundary. Closes C{raw}'s duplicate.
+    Raises OSError if the peer went away, L{Changed} if the file shrank.
+    """
+    try:
+        while not raw.done and not raw.stalled and go_on():
+            await threads.run(raw.trip)
+            if progress is not None:
+                progress(raw.position)
+        tail = [raw.pending]  # also when stopped early: the peer parses whole frames
+        if raw.owed:
+            tail.append(await threads.run(os.pread, raw.file_fd, raw.owed, raw.position))
+            if len(tail[-1]) != raw.owed:
+                raise Changed("the file is shorter than it was")
+            raw.position += raw.owed
+            raw.owed = 0
+        write([part for part in tail if part])
+        return raw.position
+    finally:
+        raw.close()

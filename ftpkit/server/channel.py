@@ -10,17 +10,17 @@ L{ftpkit.commands.interfaces.IDataChannel}.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
 from ftpkit.commands.interfaces import IDataChannel, IDataSink
+from ftpkit.protocol import rawsend
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.messages import Continue, encode_message
-from ftpkit.protocol.rawsend import Changed, RawSend, raw_socket
+from ftpkit.protocol.rawsend import RawSend, raw_socket
 from ftpkit.threads import ThreadRunner
 from ftpkit.transfer import Pauser
 
@@ -98,36 +98,25 @@ class Channel:
 
 
 async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner) -> int:
-    """Trips to a thread, one frame each, until done, stalled or the client is gone."""
+    """The zero-copy send, the session's own frames held back while it runs."""
     session.holdWrites()
     try:
-        while not raw.done and not raw.stalled and not session.framesStopped:
-            try:
-                await threads.run(raw.trip)
-            except OSError as e:  # EPIPE, ECONNRESET: the client went away
-                raise CommandError(ErrorCode.ABORTED, f"the client went away: {e.strerror}"
-                                   ) from None
-            except Changed:
-                raise CommandError(ErrorCode.CHANGED, "the file changed while it was being sent"
-                                   ) from None
-        if session.framesStopped:
-            raise CommandError(ErrorCode.ABORTED, "the client went away")
-        if raw.stalled:
-            session.log.debug("zero-copy send stalled at {position} of {end}; going on "
-                              "buffered peer={peer}", position=raw.position, end=raw.end,
-                              peer=session.peer)
-        # Stalled: finish what was under way through Twisted's buffer, in order.
-        tail = [raw.pending]
-        if raw.owed:
-            tail.append(await threads.run(os.pread, raw.file_fd, raw.owed, raw.position))
-            if len(tail[-1]) != raw.owed:
-                raise CommandError(ErrorCode.CHANGED, "the file changed while it was being sent")
-            raw.position += raw.owed
-        session.transport.writeSequence([part for part in tail if part])
-        return raw.position
+        position = await rawsend.run(raw, threads, lambda: not session.framesStopped,
+                                     session.transport.writeSequence)
+    except OSError as e:  # EPIPE, ECONNRESET: the client went away
+        raise CommandError(ErrorCode.ABORTED, f"the client went away: {e.strerror}") from None
+    except rawsend.Changed:
+        raise CommandError(ErrorCode.CHANGED, "the file changed while it was being sent"
+                           ) from None
     finally:
-        raw.close()
         session.releaseWrites()
+    if session.framesStopped:
+        raise CommandError(ErrorCode.ABORTED, "the client went away")
+    if raw.stalled:
+        session.log.debug("zero-copy send stalled at {position} of {end}; going on "
+                          "buffered peer={peer}", position=position, end=raw.end,
+                          peer=session.peer)
+    return position
 
 
 @implementer(IDataSink)

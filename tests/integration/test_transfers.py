@@ -232,17 +232,22 @@ class RawClient:
     def end(self, rid: int, checksum: str) -> None:
         self.send({"type": "end", "id": rid, "checksum": checksum})
 
-    def get(self, path: str) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
+    def get(self, path: str, after_frame: Callable[[int], None] | None = None
+            ) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
         """A whole download: the continue, the bytes, the final answer."""
         rid = self.request("get", path=path)
         cont = self.read()
         assert (cont["type"], cont["id"]) == ("continue", rid), cont
         data = bytearray()
+        frames = 0
         while True:
             (length,) = struct.unpack(">I", self._exactly(4))
             body = self._exactly(length)
             if body[0] == 0x44:
                 data += body[1:]
+                frames += 1
+                if after_frame is not None:
+                    after_frame(frames)
                 continue
             final: dict[str, Any] = json.loads(body[1:])
             assert final["id"] == rid, final
@@ -645,3 +650,41 @@ def test_a_full_disk_leaves_the_quota_account_right(tmp_path: Path) -> None:
         finally:
             watcher.close()
     assert (q["used"], q["files"]) == (0, 0)
+
+
+def test_a_download_to_a_reader_that_falls_behind_stays_whole(tmp_path: Path) -> None:
+    """
+    A file with a recorded checksum goes out zero-copy (sendfile) while the client
+    keeps up; a client that stops reading makes the server fall back to its
+    buffered path mid-stream, and try zero-copy again later. The bytes stay whole.
+    """
+    config = tmp_path / "debug.toml"
+    config.write_text('[logging]\nlevel = "debug"\n')
+    server = Server(tmp_path, "--config", str(config))
+    assert admin(server.users, "add", "alice", password="alice-pw").returncode == 0
+    server.start()
+    try:
+        data = content(40 * MiB, 5)
+        home(server).mkdir(parents=True, exist_ok=True)
+        (home(server) / "big.bin").write_bytes(data)
+        client = RawClient.logged_in(server.port, "alice", "alice-pw")
+        try:
+            first, body, final = client.get("big.bin")  # hashed, and so recorded
+            assert first["result"]["checksum"] is None and body == data
+            slow_until = 6
+
+            def dawdle(frames: int) -> None:  # a client that stops reading for a while
+                if frames <= slow_until:
+                    time.sleep(0.1)
+
+            cont, body, final = client.get("big.bin", after_frame=dawdle)
+            assert cont["result"]["checksum"] == digest(data)
+            assert body == data
+            assert final["type"] == "ok" and final["result"]["checksum"] == digest(data)
+            assert client.call("pwd")["type"] == "ok"  # the stream is still in step
+        finally:
+            client.close()
+        assert any("zero-copy send stalled" in line for line in server.lines), \
+            "the slow reader never made the server fall back"
+    finally:
+        server.stop()

@@ -59,7 +59,7 @@ def test_put_stores_the_file_atomically_and_verified(wire: Wire, tmp_path: Path)
     data = os.urandom(1000)
     rid, info = start_put(wire, "/f.bin", len(data))
     assert info == {"path": "/f.bin", "offset": 0, "prefix_checksum": None,
-                    "algorithm": "blake3"}
+                    "algorithm": "blake3", "max_data_frame": 1024 * 1024 - 1}
     wire.send_data(data[:600])
     assert not (home(tmp_path) / "f.bin").exists()  # nothing visible before the commit
     wire.send_data(data[600:])
