@@ -135,8 +135,7 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
         if raw is not None:  # the file goes straight to the socket while the server keeps up
             try:
                 position = await rawsend.run(
-                    raw, client.threads, lambda: not final.called,
-                    protocol.transport.writeSequence,
+                    raw, client.threads, client.reactor, lambda: not final.called,
                     (lambda at: progress(at, size)) if progress else None)
             except rawsend.Changed:
                 raise TransferError("changed", f"{local} changed while it was being sent"
@@ -161,9 +160,6 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
     return result
 
 
-CLIENT_STALL = 5.0  # seconds the zero-copy upload waits on a server that reads nothing
-
-
 def _zero_copy(protocol: ClientProtocol, fd: int, offset: int, size: int,
                hasher: checksums.Hasher, frame: int) -> rawsend.RawSend | None:
     """A sendfile upload of [offset, size), hashing each frame as it goes; None if TLS."""
@@ -181,8 +177,8 @@ def _zero_copy(protocol: ClientProtocol, fd: int, offset: int, size: int,
             hasher.update(buffer[:got])
             position += got
 
-    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", stall=CLIENT_STALL,
-                                 before=hash_range, frame=max(1, min(frame, rawsend.FRAME)))
+    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", before=hash_range,
+                                 frame=max(1, min(frame, rawsend.FRAME)))
 
 
 def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:

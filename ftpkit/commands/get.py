@@ -80,9 +80,11 @@ class Get(Command):
                     if bucket is not None and (delay := bucket.delay(len(data))) > 0:
                         await sleep(context.clock, delay)
 
-            if known is not None and bucket is None:
-                # Nothing to hash, no pacing: the kernel can move the bytes itself.
-                await _send_zero_copy(context, download, offset, size, interim, read, send)
+            # Nothing to hash, no pacing: the kernel can move the bytes itself.
+            zero_copy = context.channel.send_file(download.fileno(), offset, size, interim) \
+                if known is not None and bucket is None else None
+            if zero_copy is not None:
+                await zero_copy
             else:
                 context.channel.interim(interim)
                 await pump(context.threads, read, offset, size, send)
@@ -97,43 +99,6 @@ class Get(Command):
         finally:
             await context.threads.run(download.close)
         return {"path": target, "size": size, "checksum": digest, "algorithm": algorithm}
-
-
-async def _send_zero_copy(context: ICommandContext, download: Any, offset: int, size: int,
-                          interim: dict[str, Any], read: Any, send: Any) -> None:
-    """
-    Send [offset, size) with sendfile while the client keeps up; when it falls
-    behind, go on buffered (Twisted's back-pressure) for a while, then try again.
-    The while doubles at each fall-back, so a slow client costs few stalled trips.
-    """
-    position, patience = offset, FALLBACK
-    pending_interim: dict[str, Any] | None = interim
-    while True:
-        sending = context.channel.send_file(download.fileno(), position, size, pending_interim)
-        if sending is not None:
-            pending_interim = None
-            position = await sending
-        if position >= size:
-            return
-        if pending_interim is not None:
-            context.channel.interim(pending_interim)
-            pending_interim = None
-        resume_after = position + patience
-        patience = min(patience * 2, MAX_FALLBACK)
-
-        async def buffered(chunks: list[bytes], reached: int, stop: int = resume_after) -> bool:
-            if reached - sum(map(len, chunks)) >= stop and context.channel.can_send_file():
-                return False  # caught up: these go zero-copy instead
-            await send(chunks, reached)
-            return True
-
-        position = await pump(context.threads, read, position, size, buffered)
-        if position >= size:
-            return
-
-
-FALLBACK = 4 * 1024 * 1024  # bytes sent buffered after the first stall before trying again
-MAX_FALLBACK = 256 * 1024 * 1024
 
 
 def _hash_range(download: Any, hasher: checksums.Hasher, start: int, end: int) -> None:

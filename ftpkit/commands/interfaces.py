@@ -96,18 +96,15 @@ class IDataChannel(Interface):
         after this piece (a frame can arrive in several pieces).
         """
 
-    def can_send_file() -> bool:
-        """Whether send_file() would send now (plain TCP, nothing buffered)."""
-
     def send_file(file_fd: int, start: int, end: int, interim: dict[str, object] | None
                   ) -> Any:
         """
-        Send the C{interim} (continue) answer if given, then bytes [start, end) of an open file
-        as data frames, with no copy through Python (sendfile), while the client keeps
-        up. Returns None when the connection cannot do this (TLS, say): then nothing
-        was sent. Otherwise a Deferred firing with the position reached, at a frame
-        boundary; the caller sends the rest, if any, with send(). It fails with
-        CommandError (aborted) if the client goes away.
+        Send the C{interim} (continue) answer if given, then bytes [start, end) of an
+        open file as data frames, with no copy through Python (sendfile). Returns None
+        when the connection cannot do this (TLS, say): then nothing was sent.
+        Otherwise a Deferred firing with C{end} once everything is sent; it fails
+        with CommandError (aborted) if the client goes away, (changed) if the file
+        shrinks meanwhile.
         """
 
     def send(data: bytes) -> None:

@@ -15,10 +15,10 @@ Rules that keep this safe beside Twisted, which owns the socket:
     and while it runs the owner (the session) writes nothing through the transport;
   - the socket is used through a duplicate descriptor taken on the reactor thread,
     so a descriptor number reused after a close can never receive our bytes;
-  - each trip to a thread sends at most one frame and gives up when the socket stays
-    full for C{stall} seconds: a slow reader then continues on Twisted's ordinary,
-    back-pressured path (finishing the frame under way), so no thread ever waits
-    on a client for long.
+  - each trip to a thread sends at most one frame, and returns early when the
+    socket stays full for C{stall} seconds; the reactor then waits until the
+    duplicate is writable (its own epoll registration) before the next trip, so no
+    thread ever waits on a slow client for more than a moment.
 
 Public API: none (internal to the server's data channel).
 """
@@ -33,11 +33,15 @@ from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IWriteDescriptor
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
 _HEADER = struct.Struct(">IB")
 DATA_KIND = 0x44
 FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
-STALL = 0.02  # seconds a full socket is waited on before the trip gives up
+STALL = 0.005  # seconds a trip waits on a full socket before handing back to the reactor
 
 
 def raw_socket(transport: Any) -> int | None:
@@ -78,7 +82,7 @@ class RawSend:
     # Called in the thread with (position, length) before each frame is sent: the
     # sender's chance to hash exactly the bytes that go out.
     before: Callable[[int, int], None] | None = None
-    stalled: bool = field(default=False, init=False)
+    blocked: bool = field(default=False, init=False)  # the last trip found the socket full
 
     @classmethod
     def start(cls, sock_fd: int, file_fd: int, start: int, end: int, prefix: bytes,
@@ -92,8 +96,8 @@ class RawSend:
         return not self.pending and not self.owed and self.position >= self.end
 
     def trip(self) -> None:
-        """Blocking: send the pending bytes and at most one frame, or stop when stalled."""
-        self.stalled = False
+        """Blocking: send the pending bytes and at most one frame; stop if the socket is full."""
+        self.blocked = False
         while self.pending:
             if not self._send_pending():
                 return
@@ -132,36 +136,61 @@ class RawSend:
         poller.register(self.sock.fileno(), select.POLLOUT)
         if poller.poll(self.stall * 1000):
             return True
-        self.stalled = True
+        self.blocked = True
         return False
 
     def close(self) -> None:
         self.sock.close()
 
 
-async def run(raw: RawSend, threads: Any, go_on: Callable[[], bool],
-              write: Callable[[list[bytes]], None],
+async def run(raw: RawSend, threads: Any, reactor: Any, go_on: Callable[[], bool],
               progress: Callable[[int], None] | None = None) -> int:
     """
-    Trips to C{threads}, one frame each, until C{raw} is done, stalls, or C{go_on()}
-    turns false; then whatever was under way (the rest of a header, of a frame's
-    body) goes to C{write}, the transport's ordinary path, so the stream stays whole.
-    Returns the position reached, at a frame boundary. Closes C{raw}'s duplicate.
+    Trips to C{threads} until C{raw} is done or C{go_on()} turns false, waiting on
+    the reactor for the socket to drain whenever a trip finds it full. If stopped
+    early, a frame under way is finished first, so the peer's parser stays in step.
+    Returns the position reached. Closes C{raw}'s duplicate descriptor.
     Raises OSError if the peer went away, L{Changed} if the file shrank.
     """
     try:
-        while not raw.done and not raw.stalled and go_on():
+        while not raw.done:
+            if not go_on() and not raw.owed and not raw.pending:
+                break
             await threads.run(raw.trip)
             if progress is not None:
                 progress(raw.position)
-        tail = [raw.pending]  # also when stopped early: the peer parses whole frames
-        if raw.owed:
-            tail.append(await threads.run(os.pread, raw.file_fd, raw.owed, raw.position))
-            if len(tail[-1]) != raw.owed:
-                raise Changed("the file is shorter than it was")
-            raw.position += raw.owed
-            raw.owed = 0
-        write([part for part in tail if part])
+            if raw.blocked:
+                await _writable(reactor, raw.sock.fileno())
         return raw.position
     finally:
         raw.close()
+
+
+@implementer(IWriteDescriptor)
+class _WriteWaiter:
+    """Fires once a descriptor is writable; registered with the reactor by itself."""
+
+    def __init__(self, reactor: Any, fd: int) -> None:
+        self._reactor, self._fd = reactor, fd
+        self.ready: Deferred[None] = Deferred()
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def doWrite(self) -> None:
+        self._reactor.removeWriter(self)
+        if not self.ready.called:
+            self.ready.callback(None)
+
+    def connectionLost(self, reason: Failure) -> None:
+        if not self.ready.called:
+            self.ready.errback(reason)
+
+    def logPrefix(self) -> str:
+        return "ftpkit-rawsend"
+
+
+def _writable(reactor: Any, fd: int) -> Deferred[None]:
+    waiter = _WriteWaiter(reactor, fd)
+    reactor.addWriter(waiter)
+    return waiter.ready

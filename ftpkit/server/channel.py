@@ -65,18 +65,12 @@ class Channel:
         self.bytes += len(data)
         self._session.sendData(data)
 
-    def can_send_file(self) -> bool:
-        return self._session.factory.send_threads is not None and \
-            raw_socket(self._session.transport) is not None
-
     def send_file(self, file_fd: int, start: int, end: int,
                   interim: dict[str, Any] | None) -> Deferred[int] | None:
         """
-        Send the continue answer C{interim} (if any) and then bytes [start, end) of the file
-        as data frames, with sendfile straight from the file to the socket, while the
-        client keeps up; None when the connection cannot (TLS, say). Fires with the
-        position reached, at a frame boundary: the caller sends the rest, if any,
-        the ordinary way.
+        Send the continue answer C{interim} (if any) and then bytes [start, end) of the
+        file as data frames, with sendfile straight from the file to the socket; None
+        when the connection cannot (TLS, say). Fires with C{end} once all is sent.
         """
         session = self._session
         threads = session.factory.send_threads
@@ -101,8 +95,8 @@ async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner)
     """The zero-copy send, the session's own frames held back while it runs."""
     session.holdWrites()
     try:
-        position = await rawsend.run(raw, threads, lambda: not session.framesStopped,
-                                     session.transport.writeSequence)
+        position = await rawsend.run(raw, threads, session.factory.clock,
+                                     lambda: not session.framesStopped)
     except OSError as e:  # EPIPE, ECONNRESET: the client went away
         raise CommandError(ErrorCode.ABORTED, f"the client went away: {e.strerror}") from None
     except rawsend.Changed:
@@ -112,10 +106,6 @@ async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner)
         session.releaseWrites()
     if session.framesStopped:
         raise CommandError(ErrorCode.ABORTED, "the client went away")
-    if raw.stalled:
-        session.log.debug("zero-copy send stalled at {position} of {end}; going on "
-                          "buffered peer={peer}", position=position, end=raw.end,
-                          peer=session.peer)
     return position
 
 

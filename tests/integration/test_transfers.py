@@ -654,13 +654,11 @@ def test_a_full_disk_leaves_the_quota_account_right(tmp_path: Path) -> None:
 
 def test_a_download_to_a_reader_that_falls_behind_stays_whole(tmp_path: Path) -> None:
     """
-    A file with a recorded checksum goes out zero-copy (sendfile) while the client
-    keeps up; a client that stops reading makes the server fall back to its
-    buffered path mid-stream, and try zero-copy again later. The bytes stay whole.
+    A file with a recorded checksum goes out zero-copy (sendfile); a client that
+    stops reading now and then makes the server wait for its socket to drain (on
+    the reactor, no thread held) mid-frame. The bytes stay whole and in step.
     """
-    config = tmp_path / "debug.toml"
-    config.write_text('[logging]\nlevel = "debug"\n')
-    server = Server(tmp_path, "--config", str(config))
+    server = Server(tmp_path)
     assert admin(server.users, "add", "alice", password="alice-pw").returncode == 0
     server.start()
     try:
@@ -684,7 +682,5 @@ def test_a_download_to_a_reader_that_falls_behind_stays_whole(tmp_path: Path) ->
             assert client.call("pwd")["type"] == "ok"  # the stream is still in step
         finally:
             client.close()
-        assert any("zero-copy send stalled" in line for line in server.lines), \
-            "the slow reader never made the server fall back"
     finally:
         server.stop()
