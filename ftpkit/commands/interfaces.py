@@ -90,6 +90,12 @@ class IDataChannel(Interface):
     def resume(reason: object) -> None:
         """Undo pause(reason); reading goes on when no reason is left."""
 
+    def buffer_share() -> int:
+        """
+        Bytes of an upload's data this transfer may hold in memory before pausing
+        its client: the server's transfer memory shared among the uploads under way.
+        """
+
     def frame_remaining() -> int:
         """
         While a sink's data() runs: the bytes of the same data frame still to come

@@ -32,7 +32,7 @@ from ftpkit.commands.interfaces import ICommandContext, IDataChannel, IDataSink
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums, paths
 from ftpkit.storage.quota import QuotaAccount
-from ftpkit.transfer import Buffer, SerialWriter, TokenBucket
+from ftpkit.transfer import BATCH, Buffer, SerialWriter, TokenBucket
 
 
 def _size(n: int) -> str | None:
@@ -68,9 +68,11 @@ class Receiver:
     _failed: bool = field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
+        share = self.channel.buffer_share()
         self._writer = SerialWriter(self._write, self.context.threads,
                                     lambda: self.channel.pause("backlog"),
                                     lambda: self.channel.resume("backlog"),
+                                    high=share, low=share // 4, batch=min(BATCH, share // 2),
                                     on_failure=self._write_failed)
 
     def _write_failed(self, failure: Failure) -> None:

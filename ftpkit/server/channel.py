@@ -22,7 +22,9 @@ from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.messages import Continue, encode_message
 from ftpkit.protocol.rawsend import RawSend, raw_socket
 from ftpkit.threads import ThreadRunner
-from ftpkit.transfer import Pauser
+from ftpkit.transfer import HIGH_WATER, Pauser
+
+MIN_SHARE = 256 * 1024  # the least an upload may hold, however many run
 
 if TYPE_CHECKING:
     from ftpkit.server.session import ServerSession
@@ -57,6 +59,13 @@ class Channel:
     def resume_all(self) -> None:
         """The request is answered: whatever paused reading, reading goes on."""
         self._pauser.resume_all()
+
+    def buffer_share(self) -> int:
+        """This upload's share of the server's transfer memory, the others counted."""
+        factory = self._session.factory
+        uploads = 1 + sum(1 for s in factory.sessions if s.receiving and s is not self._session)
+        share: int = factory.policy.transfer_memory // uploads
+        return max(MIN_SHARE, min(HIGH_WATER, share))
 
     def frame_remaining(self) -> int:
         return self._session.dataFrameRemaining

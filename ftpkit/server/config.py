@@ -106,6 +106,8 @@ class ServerConfig:
                                        f"one of {', '.join(ALGORITHMS)}")
             elif key == "partial_ttl":
                 policy[key] = _number(name, value, minimum=0)
+            elif key == "transfer_memory":
+                policy[key] = _size(name, value, minimum=1024 * 1024)
             elif key == "user_rate":
                 policy[key] = None if value == "unlimited" else _size(name, value, minimum=1)
         if "max_frame" in policy and "preauth_max_frame" not in policy:
@@ -124,7 +126,7 @@ _KEYS: dict[str, set[str]] = {
     "server": {"listen", "root", "users", "port_file", "threads", "password_threads"},
     "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
     "commands": {"enabled", "disabled", "override"},
-    "transfers": {"checksum", "partial_ttl", "user_rate"},
+    "transfers": {"checksum", "partial_ttl", "user_rate", "transfer_memory"},
     "logging": {"format", "file", "level", "audit"},
 }
 

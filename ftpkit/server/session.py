@@ -152,6 +152,11 @@ class ServerSession(FrameReceiver):
         elif self._draining is None:
             self._fatal(ErrorCode.BAD_FRAME, "data frame outside a transfer")
 
+    @property
+    def receiving(self) -> bool:
+        """An upload's data is being routed to its sink."""
+        return self._sink is not None
+
     def routeData(self, request_id: int, sink: IDataSink) -> None:
         """Send data frames and the end message of upload C{request_id} to C{sink}."""
         if self._pending is not None:  # the client did not wait for the continue

@@ -151,6 +151,7 @@ OVERRIDE_WANT = 'a table of command = "plugin.module" (e.g. {du = "ftpkit.plugin
     ('[server]\nthreads = "8"', "server.threads", "an integer >= 1"),
     ("[server]\nthreads = 0", "server.threads", "an integer >= 1"),
     ("[server]\npassword_threads = 0", "server.password_threads", "an integer >= 1"),
+    ('[transfers]\ntransfer_memory = "512K"', "transfers.transfer_memory", "an integer >= 1048576"),
     ("[server]\nthreads = true", "server.threads", "an integer >= 1"),
     ("[server]\nthreads = 2.0", "server.threads", "an integer >= 1"),
     ("[limits]\nmax_frame = 1023", "limits.max_frame", "an integer >= 1024"),

@@ -340,3 +340,26 @@ def test_user_rate_limit_paces_uploads(tmp_path: Path) -> None:
     assert wire.transport.producerState == "paused"
     wire.clock.advance(1000)
     assert wire.transport.producerState == "producing"
+
+
+def test_concurrent_uploads_share_the_transfer_memory(tmp_path: Path) -> None:
+    from ftpkit.server.channel import MIN_SHARE, Channel
+    from tests.serverkit import make_factory
+
+    factory = make_factory(tmp_path, policy=SessionPolicy(transfer_memory=8 * 1024 * 1024))
+    wires = [Wire(tmp_path, factory=factory) for _ in range(4)]
+    for w in wires:
+        w.messages()
+        w.login()
+    shares = []
+    for i, w in enumerate(wires):
+        shares.append(Channel(w.session, 99).buffer_share())
+        start_put(w, f"/f{i}.bin", 10)  # now receiving: counts for the next ones
+    assert shares == [4 * 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024 // 3, 2 * 1024 * 1024]
+    many = make_factory(tmp_path / "many", policy=SessionPolicy(transfer_memory=1024 * 1024))
+    crowd = [Wire(tmp_path / "many", factory=many) for _ in range(8)]
+    for i, w in enumerate(crowd):
+        w.messages()
+        w.login()
+        start_put(w, f"/g{i}.bin", 10)
+    assert Channel(crowd[0].session, 99).buffer_share() == MIN_SHARE  # never below the floor
