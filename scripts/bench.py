@@ -41,7 +41,6 @@ BIN = Path(sys.executable).parent
 USER, PASSWORD = "bench", "bench"
 LIST_ENTRIES = 10_000
 SMALL_DIR, SMALL_ENTRIES = "small", 10  # listed over and over while N clients log in
-CLIENT_FILE = 10 << 20
 PHASE_TIMEOUT = 900.0  # any one step of a driver; the run fails rather than hangs
 CONNECT_TIMEOUT = 120.0  # one session's connect + login
 # Both servers listen with this backlog. Twisted's default (50) let 200 simultaneous
@@ -645,8 +644,8 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
     ("download, with N idle sessions", "MB/s", "download_idle_MBps", None, 1, True),
     ("N clients connect+login", "s", "login_s", None, 1, False),
     ("login throughput (N at once)", "logins/s", "logins_per_s", None, 1, True),
-    ("N clients upload 10 MiB each", "s", "clients_upload_s", None, 1, False),
-    ("N clients download 10 MiB each", "s", "clients_download_s", None, 1, False),
+    ("N clients upload one file each", "s", "clients_upload_s", None, 1, False),
+    ("N clients download one file each", "s", "clients_download_s", None, 1, False),
     ("server RSS, before any login", "MiB", "rss_before_login", None, MiB, False),
     ("server RSS at start (1 session)", "MiB", "rss_start", None, MiB, False),
     ("server RSS just before the N logins", "MiB", "rss_before_sessions", None, MiB, False),
@@ -671,6 +670,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, help="N (default 200; quick 50)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3; quick 1)")
     parser.add_argument("--size", help="single-file size, e.g. 1G (default 1G; quick 128M)")
+    parser.add_argument("--client-file", default="10M",
+                        help="the file each of the N clients uploads and downloads (10M)")
     parser.add_argument("--workers", type=int, default=4,
                         help="driver processes the N sessions are spread over (4)")
     parser.add_argument("--disk", metavar="DIR",
@@ -686,6 +687,7 @@ def main() -> None:
     opts.repeat = opts.repeat or (1 if opts.quick else 3)
     size = parse_size(opts.size or ("128M" if opts.quick else "1G"), allow_unlimited=False)
     assert size
+    opts.client_file = parse_size(opts.client_file, allow_unlimited=False)
     if not 1 <= opts.sessions <= 1000:
         parser.error("--sessions must be 1..1000")
     raise_nofile()
@@ -701,7 +703,7 @@ def main() -> None:
     try:
         source, small = base / "source.bin", base / "small.bin"
         write_random(source, size)
-        write_random(small, CLIENT_FILE)
+        write_random(small, opts.client_file)
         for rep in range(opts.repeat):
             for kind in servers:
                 print(f"[rep {rep + 1}/{opts.repeat}] {kind} ...", file=sys.stderr, flush=True)
@@ -732,8 +734,31 @@ def main() -> None:
     config = {"size": size, "sessions": opts.sessions, "repeat": opts.repeat,
               "workers": opts.workers, "backlog": opts.backlog,
               "dir": str(parent or tempfile.gettempdir()),
-              "client_file": CLIENT_FILE, "list_entries": LIST_ENTRIES,
+              "client_file": opts.client_file, "list_entries": LIST_ENTRIES,
               "elapsed_s": elapsed}
+    def cell(label: str, column: str) -> float | None:
+        value: float | None = next(t[column] for t in table if t["figure"] == label)
+        return value
+
+    # issue 6's targets: what, the figure, and whether it meets its bound
+    at_least = lambda bound: lambda v: v >= bound  # noqa: E731
+    at_most = lambda bound: lambda v: v <= bound  # noqa: E731
+    checks = [
+        ("upload >= 1.0x pyftpdlib", ratio("upload_MBps", pf), at_least(1.0)),
+        ("download >= 1.0x pyftpdlib", ratio("download_MBps", pf), at_least(1.0)),
+        ("upload >= 0.6x raw", ratio("upload_MBps", raw), at_least(0.6)),
+        ("download >= 0.6x raw", ratio("download_MBps", raw), at_least(0.6)),
+        ("memory per idle session <= pyftpdlib's", ratio("mem_per_session_KiB", pf),
+         at_most(1.0)),
+        ("N-client upload total <= pyftpdlib's", ratio("clients_upload_s", pf), at_most(1.0)),
+        ("N-client download total <= pyftpdlib's", ratio("clients_download_s", pf),
+         at_most(1.0)),
+        ("ls max during N logins < 50 ms (ms)",
+         cell("ls of 10 entries during N logins, max", "ftpkit"), lambda v: v < 50.0),
+    ]
+    targets = [{"target": what, "value": value, "met": None if value is None else ok(value)}
+               for what, value, ok in checks]
+
     if opts.json:
         print(json.dumps({
             "upload_vs_pyftpdlib": ratio("upload_MBps", pf),
@@ -741,7 +766,7 @@ def main() -> None:
             "upload_vs_raw": ratio("upload_MBps", raw),
             "download_vs_raw": ratio("download_MBps", raw),
             "memory_per_session_vs_pyftpdlib": ratio("mem_per_session_KiB", pf),
-            "config": config, "table": table, "runs": runs}, indent=2))
+            "targets": targets, "config": config, "table": table, "runs": runs}, indent=2))
         return
 
     def fmt(x: float | None, unit: str = "") -> str:
@@ -750,8 +775,8 @@ def main() -> None:
         return f"{x:,.3f}" if unit in ("s", "ratio") and abs(x) < 10 else f"{x:,.1f}"
 
     print(f"size {size / MiB:.0f} MiB, N={opts.sessions} sessions over {opts.workers} driver "
-          f"processes, {opts.repeat} repetition(s), medians; dir {config['dir']}; "
-          f"{elapsed:.0f} s")
+          f"processes, client files {opts.client_file / MiB:g} MiB, {opts.repeat} "
+          f"repetition(s), medians; dir {config['dir']}; {elapsed:.0f} s")
     head = ["figure", "unit", "ftpkit", "pyftpdlib", "raw", "ftpkit/pyftpdlib", "ftpkit/raw",
             "better"]
     rows = [[t["figure"], t["unit"], fmt(t["ftpkit"], t["unit"]), fmt(t["pyftpdlib"], t["unit"]),
@@ -763,6 +788,10 @@ def main() -> None:
     for r in rows:
         print("| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w)
                                 for i, (c, w) in enumerate(zip(r, widths, strict=True))) + " |")
+    print()
+    for t in targets:
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        print(f"target {t['target']}: {fmt(t['value'], 'ratio')} -> {verdict}")
 
 
 if __name__ == "__main__":
