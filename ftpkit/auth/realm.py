@@ -9,6 +9,7 @@ Public API: none (internal; commands reach the user through C{context.avatar}).
 from __future__ import annotations
 
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ class Realm:
         self.quotas = quotas if quotas is not None else QuotaBook()
         self._listings = listings if listings is not None else ListingCache()
         self._partial_ttl = partial_ttl
+        # One storage per home, shared by its user's sessions while any is open: it is
+        # immutable, and a user with many connections should not cost one each.
+        self._storages: weakref.WeakValueDictionary[Path, LocalStorage] = \
+            weakref.WeakValueDictionary()
 
     def requestAvatar(self, avatarId: Any, mind: object, *interfaces: Any) -> Deferred[Any]:
         if IAvatar not in interfaces:
@@ -55,7 +60,9 @@ class Realm:
 
     async def _login(self, name: str) -> tuple[Any, Avatar, Any]:
         record, home = await self._threads.run(self._prepare, name)
-        storage = LocalStorage(home, self._threads, self._listings)
+        storage = self._storages.get(home)
+        if storage is None:
+            storage = self._storages[home] = LocalStorage(home, self._threads, self._listings)
         async def scan() -> tuple[int, int]:
             # a user's first session: expire abandoned uploads, then count
             await storage.sweep_uploads(time.time() - self._partial_ttl, ())
@@ -63,7 +70,7 @@ class Realm:
 
         account = await self.quotas.open(record.name, record.quota, record.rescan,
                                          lambda: Deferred.fromCoroutine(scan()))
-        avatar = Avatar(record.name, home, storage, account, refresh=self._refresh,
+        avatar = Avatar(record.name, storage.home, storage, account, refresh=self._refresh,
                         on_logout=self._logged_out)
         return IAvatar, avatar, avatar.logout
 

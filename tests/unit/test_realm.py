@@ -164,3 +164,21 @@ def test_portal_login_end_to_end(realm: Realm, users: UserDB) -> None:
     assert interface is IAvatar and avatar.name == "alice"
     with pytest.raises(UnauthorizedLogin):
         result_of(portal.login(UsernamePassword(b"alice", b"nope"), None, IAvatar))
+
+
+def test_sessions_of_one_user_share_one_storage_while_any_is_open(realm: Realm,
+                                                                  users: UserDB) -> None:
+    import gc
+
+    add_user(users, "bob")
+    _, first, logout_first = login(realm, "alice")
+    _, second, logout_second = login(realm, "alice")
+    _, other, logout_other = login(realm, "bob")
+    assert first.storage is second.storage and first.home is first.storage.home
+    assert other.storage is not first.storage
+    logout_first()
+    logout_second()
+    del first, second, logout_first, logout_second  # (bound to the avatars)
+    gc.collect()
+    assert list(realm._storages.values()) == [other.storage]  # alice's is not kept alive
+    logout_other()
