@@ -330,6 +330,10 @@ class FtplibDriver:
 
 def driver_main(kind: str, port: int) -> None:
     raise_nofile()
+    if kind == "ftpkit":
+        from ftpkit.memory import keep_freed_heap
+
+        keep_freed_heap()  # as the ftpkit CLI does at its start
     driver: Any = FtpkitDriver(port) if kind == "ftpkit" else FtplibDriver(port)
     out = sys.stdout
     for line in sys.stdin:

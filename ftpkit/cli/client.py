@@ -33,6 +33,7 @@ from ftpkit.cli import actions, exits, shell
 from ftpkit.cli.exits import UsageError
 from ftpkit.client.api import HELLO_TIMEOUT, Client, NoHello
 from ftpkit.client.tls import client_tls
+from ftpkit.memory import keep_freed_heap
 
 
 @frozen
@@ -135,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from twisted.internet import reactor
     from twisted.internet.task import react
 
+    keep_freed_heap()  # a client process lives for its transfers (ftpkit.memory)
     inv = Invocation(reactor, sys.stdout, sys.stderr, os.environ,
                      read_line=shell.stdin_reader(reactor), interactive=sys.stdin.isatty())
 

@@ -36,10 +36,10 @@ from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB, UserDBError
 from ftpkit.commands.registry import CommandRegistry, RegistryError
+from ftpkit.memory import limit_malloc_arenas
 from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
-from ftpkit.server.memory import limit_malloc_arenas
 from ftpkit.server.service import ListenService, ThreadPoolService
 from ftpkit.threads import Threads, background_pool
 from ftpkit.tls import openssl_reasons
@@ -100,7 +100,7 @@ SEND_THREADS = 4  # each trip sends one frame, and gives up within 20 ms on a fu
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    limit_malloc_arenas()  # before any thread starts (ftpkit.server.memory)
+    limit_malloc_arenas()  # before any thread starts (ftpkit.memory)
     try:
         return build_service(options.config, reactor, getattr(options, "registry", None),
                              open_logs(options.config, options.parent))
