@@ -245,3 +245,14 @@ def test_frame_limit_is_smaller_before_login(tmp_path: Path) -> None:
     wire.messages()
     wire.send_raw(struct.pack(">I", 2048))
     assert wire.messages()[0]["code"] == "frame_too_large"
+
+
+def test_frames_written_during_a_zero_copy_send_wait_for_its_end(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.messages()
+    wire.session.holdWrites()  # a raw send owns the socket now
+    wire.request("pwd")  # answered at once, before login: auth_required
+    assert wire.transport.value()[wire._read:] == b""  # held back, not interleaved
+    wire.session.releaseWrites()
+    (reply,) = wire.messages()
+    assert reply["type"] == "error" and reply["code"] == "auth_required"
