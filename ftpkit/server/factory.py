@@ -16,6 +16,7 @@ from twisted.internet.protocol import Factory
 from ftpkit import __version__
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
+from ftpkit.server.limits import Gate, Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.threads import ThreadRunner
@@ -29,10 +30,13 @@ class ServerFactory(Factory):
     clock: IReactorTime
     threads: ThreadRunner
     policy: SessionPolicy = field(factory=SessionPolicy)
+    limits: Limits = field(factory=Limits)
     sessions: set[ServerSession] = field(factory=set, init=False)
+    gate: Gate = field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())
+        self.gate = Gate(self.limits, self.clock)
 
     def buildProtocol(self, addr: IAddress | None) -> ServerSession:
         return ServerSession(self)

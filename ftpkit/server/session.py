@@ -48,10 +48,13 @@ from ftpkit.protocol.messages import (
 )
 from ftpkit.server.channel import Channel
 from ftpkit.server.policy import SessionPolicy
+from ftpkit.server.timeouts import Watchdog
 from ftpkit.transfer import WriteGate
 
 if TYPE_CHECKING:
     from ftpkit.server.factory import ServerFactory
+
+LINGER = 5.0  # seconds a timed-out session has to take its error before it is cut
 
 
 @implementer(ICommandContext)
@@ -89,12 +92,26 @@ class ServerSession(FrameReceiver):
         self._sink: IDataSink | None = None  # receives the running upload's data
         self._sink_id: int | None = None
         self._draining: int | None = None  # a failed upload whose data is still arriving
+        self.ip = "-"
+        self._admitted = False  # counted by the factory's gate
+        self._session_user: str | None = None  # counted in the gate's sessions per user
+        self.transfers = 0  # transfers of this session running (0 or 1)
+        limits = factory.limits
+        self._watch = Watchdog(factory.clock, limits.login_timeout, limits.idle_timeout,
+                               self._timed_out)
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
+        self.ip = str(getattr(peer, "host", peer))
+        refused = self.factory.gate.admit(self.ip)
+        if refused is not None:
+            self._fatal(*refused)
+            return
+        self._admitted = True
+        self._watch.start()
         self.factory.sessions.add(self)
         self.tuneTransport()
         self.transport.registerProducer(self.gate, True)
@@ -103,6 +120,10 @@ class ServerSession(FrameReceiver):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.stopFrames()
+        self._watch.stop()
+        if self._admitted:
+            self._admitted = False
+            self.factory.gate.release(self.ip)
         self.factory.sessions.discard(self)
         self.gate.lost(ConnectionLost("the client went away"))
         sink, self._sink = self._sink, None
@@ -110,6 +131,26 @@ class ServerSession(FrameReceiver):
             sink.lost()
         self._end_login()
         self.log.info("session end peer={peer}", peer=self.peer)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._watch.touch()
+        super().dataReceived(data)
+
+    def sendData(self, body: bytes) -> None:
+        self._watch.touch()
+        super().sendData(body)
+
+    def _timed_out(self, code: ErrorCode, message: str) -> None:
+        self._fatal(code, message)
+        # a client that does not read never lets the error out: do not wait for it
+        self.factory.clock.callLater(LINGER, self.transport.abortConnection)
+
+    def shutdown(self) -> None:
+        """The server is stopping: close now if idle, else after the running command."""
+        if self._busy:
+            self._close_after_reply = True
+        elif not self.framesStopped:
+            self._fatal(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
 
     def sendMessage(self, message: Message) -> None:
         self.sendControl(encode_message(message))
@@ -193,8 +234,20 @@ class ServerSession(FrameReceiver):
         if command.requires_login and self.avatar is None:
             raise CommandError(ErrorCode.AUTH_REQUIRED, f"{request.command!r} needs a login")
         args = validate_args(command.arguments, request.args)
-        d = maybeDeferred(command.run, self._context(request), args)
+        if getattr(command, "transfer", False) and self.avatar is not None:
+            user = self.avatar.name
+            self.factory.gate.start_transfer(user)
+            self.transfers += 1
+            d = maybeDeferred(command.run, self._context(request), args)
+            d.addBoth(self._transfer_ended, user)
+        else:
+            d = maybeDeferred(command.run, self._context(request), args)
         return d.addCallback(self._check_result, request.command)
+
+    def _transfer_ended(self, result: Any, user: str) -> Any:
+        self.transfers -= 1
+        self.factory.gate.end_transfer(user)
+        return result
 
     @staticmethod
     def _check_result(result: Any, command: str) -> dict[str, Any]:
@@ -257,6 +310,11 @@ class ServerSession(FrameReceiver):
         if self.avatar is not None:
             raise CommandError(ErrorCode.ALREADY_AUTHENTICATED,
                                f"already logged in as {self.avatar.name!r}; log out first")
+        if self.factory.gate.banned(self.ip):  # before any password is checked
+            self.log.warn("login refused peer={peer}: banned", peer=self.peer)
+            self._close_after_reply = True
+            raise CommandError(ErrorCode.BANNED, "too many failed logins from this address; "
+                                                 "try later")
         credentials = UsernamePassword(username.encode(), password.encode())
         d: Deferred[tuple[Any, Avatar, Any]] = self.factory.portal.login(
             credentials, None, IAvatar)
@@ -267,6 +325,15 @@ class ServerSession(FrameReceiver):
         if self.framesStopped:  # the client left while we checked
             logout()
             raise CommandError(ErrorCode.AUTH_FAILED, "connection closed")
+        try:
+            self.factory.gate.open_session(avatar.name)
+        except CommandError as e:
+            logout()
+            self.log.warn("login refused user={user} peer={peer}: {why}", user=avatar.name,
+                          peer=self.peer, why=e.code)
+            raise
+        self._session_user = avatar.name
+        self._watch.logged_in()
         self.avatar, self._logout_avatar = avatar, logout
         self._failures = 0
         self.MAX_LENGTH = self.policy.max_frame
@@ -278,6 +345,10 @@ class ServerSession(FrameReceiver):
             failure.raiseException()  # internal_error, logged
         self._failures += 1
         last = self._failures >= self.policy.max_login_failures
+        if self.factory.gate.login_failed(self.ip):
+            self.log.warn("banned ip={ip} for {s:g} s: too many failed logins", ip=self.ip,
+                          s=self.factory.limits.ban_duration)
+            last = True
         self.log.info("login failed user={user!r} peer={peer} attempt={n}", user=username,
                       peer=self.peer, n=self._failures)
         message = "wrong user name or password"
@@ -293,8 +364,13 @@ class ServerSession(FrameReceiver):
     def logout(self) -> None:
         self._end_login()
         self.MAX_LENGTH = self.policy.preauth_max_frame
+        if not self._close_after_reply:
+            self._watch.logged_out()
 
     def _end_login(self) -> None:
+        user, self._session_user = self._session_user, None
+        if user is not None:
+            self.factory.gate.close_session(user)
         logout, self._logout_avatar = self._logout_avatar, None
         self.avatar = None
         if logout is not None:

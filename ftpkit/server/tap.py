@@ -111,7 +111,7 @@ def build_service(config: ServerConfig, reactor: Any,
     realm = Realm(users, config.root.resolve(), threads,
                   partial_ttl=config.policy.partial_ttl)
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), threads)])
-    factory = ServerFactory(registry, portal, reactor, threads, config.policy)
+    factory = ServerFactory(registry, portal, reactor, threads, config.policy, config.limits)
 
     endpoints = []
     for description in config.listen:
