@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import deque
 
 from attrs import define, field, frozen
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from ftpkit.protocol.errors import CommandError, ErrorCode
@@ -70,6 +71,8 @@ class Gate:
     _failures: dict[str, _Failures] = field(factory=dict, init=False)
     _sessions: dict[str, int] = field(factory=dict, init=False)
     _transfers: dict[str, int] = field(factory=dict, init=False)
+    transfers: int = field(default=0, init=False)  # running now, over all users
+    _quiet: list[Deferred[None]] = field(factory=list, init=False)
 
     # -- connections -----------------------------------------------------------
 
@@ -131,14 +134,23 @@ class Gate:
         """Count a transfer of C{user}, or raise CommandError(too_many_transfers)."""
         _take(self._transfers, user, self.limits.max_transfers_per_user,
               ErrorCode.TOO_MANY_TRANSFERS, "transfers running")
+        self.transfers += 1
 
     def end_transfer(self, user: str) -> None:
         _decrement(self._transfers, user)
+        self.transfers -= 1
+        if not self.transfers:
+            quiet, self._quiet = self._quiet, []
+            for d in quiet:
+                d.callback(None)
 
-    @property
-    def transfers(self) -> int:
-        """Transfers running now, over all users."""
-        return sum(self._transfers.values())
+    def no_transfers(self) -> Deferred[None]:
+        """Fires once no transfer is running (at once if none is)."""
+        if not self.transfers:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._quiet.append(d)
+        return d
 
 
 def _take(counts: dict[str, int], user: str, limit: int, code: ErrorCode, what: str) -> None:

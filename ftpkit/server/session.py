@@ -179,6 +179,9 @@ class ServerSession(FrameReceiver):
 
     def routeData(self, request_id: int, sink: IDataSink) -> None:
         """Send data frames and the end message of upload C{request_id} to C{sink}."""
+        if self.framesStopped:  # the client went away while the upload was starting
+            sink.lost()
+            return
         if self._pending is not None:  # the client did not wait for the continue
             self._fatal(ErrorCode.BAD_FRAME, "a request arrived before the end of an upload")
             sink.lost()

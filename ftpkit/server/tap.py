@@ -34,7 +34,7 @@ from ftpkit.auth.userdb import UserDB, UserDBError
 from ftpkit.commands.registry import CommandRegistry, RegistryError
 from ftpkit.server.config import ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
-from ftpkit.server.service import ListenService, ThreadPoolService
+from ftpkit.server.service import ListenService, TermService, ThreadPoolService
 from ftpkit.threads import Threads
 
 
@@ -90,14 +90,17 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
 def makeService(options: Options) -> IService:
     from twisted.internet import reactor
 
-    return build_service(options.config, reactor, getattr(options, "registry", None))
+    top = build_service(options.config, reactor, getattr(options, "registry", None))
+    TermService(reactor).setServiceParent(top)
+    return top
 
 
 def build_service(config: ServerConfig, reactor: Any,
                   registry: CommandRegistry | None = None) -> MultiService:
     top = MultiService()
     pool = ThreadPool(minthreads=0, maxthreads=config.threads, name="ftpkit")
-    ThreadPoolService(pool).setServiceParent(top)
+    pool_service = ThreadPoolService(pool)
+    pool_service.setServiceParent(top)
     threads = Threads(reactor, pool)
 
     if registry is None:
@@ -119,5 +122,8 @@ def build_service(config: ServerConfig, reactor: Any,
             endpoints.append((description, serverFromString(reactor, description)))
         except (ValueError, TypeError, KeyError) as e:
             raise usage.UsageError(f"bad --listen endpoint {description!r}: {e}") from None
-    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
+    listen = ListenService(endpoints, factory, config.port_file, reactor.stop,
+                           grace=config.limits.shutdown_grace, clock=reactor)
+    listen.setServiceParent(top)
+    pool_service.wait_for = listen.drained
     return top

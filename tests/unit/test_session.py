@@ -245,3 +245,27 @@ def test_frame_limit_is_smaller_before_login(tmp_path: Path) -> None:
     wire.messages()
     wire.send_raw(struct.pack(">I", 2048))
     assert wire.messages()[0]["code"] == "frame_too_large"
+
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.lost_calls = 0
+
+    def data(self, chunk: bytes) -> None:
+        raise AssertionError("no data can come")
+
+    def end(self, checksum: str | None, abort: bool) -> None:
+        raise AssertionError("no end can come")
+
+    def lost(self) -> None:
+        self.lost_calls += 1
+
+
+def test_an_upload_starting_after_the_client_left_is_told_at_once(tmp_path: Path) -> None:
+    """Else its put would wait for data forever, holding its staging and reservation."""
+    wire = Wire(tmp_path)
+    wire.session.connectionLost(None)
+    sink = Sink()
+    wire.session.routeData(1, sink)
+    assert sink.lost_calls == 1
