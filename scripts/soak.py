@@ -40,6 +40,7 @@ from typing import Any
 
 from twisted.internet import task
 from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.error import ConnectionDone, ConnectionLost
 
 from ftpkit.client.api import Client
 from ftpkit.client.protocol import ConnectionClosed, RemoteError
@@ -77,7 +78,7 @@ def sha256(path: Path) -> str:
 def code_of(error: BaseException) -> str:
     if isinstance(error, RemoteError):
         return error.code
-    if isinstance(error, ConnectionClosed):
+    if isinstance(error, ConnectionClosed | ConnectionLost | ConnectionDone):
         return "connection_closed"
     return type(error).__name__
 
@@ -267,7 +268,7 @@ class Soaker:
             del self.killed[remote]
             local.unlink()
             return
-        except ConnectionClosed:
+        except (ConnectionClosed, ConnectionLost):
             return
         finally:
             if cut.active():
@@ -322,7 +323,7 @@ class Soaker:
         cut = self.kill_later(client, 0.1, 0.5)
         try:
             await client.get(remote, local, rate=MiB)
-        except ConnectionClosed:
+        except (ConnectionClosed, ConnectionLost):
             pass
         finally:
             if cut.active():

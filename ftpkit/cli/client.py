@@ -28,6 +28,7 @@ from ftpkit import __version__
 from ftpkit.cli import actions, exits, shell
 from ftpkit.cli.exits import UsageError
 from ftpkit.client.api import Client
+from ftpkit.client.protocol import ConnectionClosed, RemoteError
 
 
 @frozen
@@ -91,7 +92,10 @@ async def run(inv: Invocation, argv: Sequence[str]) -> int:
             opts.logged_in_as = session["user"]
             action: actions.Action = opts.action
             code = await action(inv, client, opts)
-            await client.quit()
+            try:
+                await client.quit()
+            except (ConnectionClosed, RemoteError):  # closed first (a stopping server): done
+                pass
             return code
         finally:
             client.close()

@@ -21,7 +21,9 @@ USAGE = 2  # bad command line
 CONNECTION = 3  # could not connect, or the connection broke
 AUTH = 4  # login refused
 
-_AUTH_CODES = {"auth_failed", "auth_required"}
+_AUTH_CODES = {"auth_failed", "auth_required", "banned", "too_many_sessions"}
+# connection-level errors: the server refused or closed the connection itself
+_CONNECTION_CODES = {"too_many_connections", "login_timeout", "idle_timeout", "shutting_down"}
 
 
 class UsageError(Exception):
@@ -38,6 +40,9 @@ def report(error: BaseException, stderr: TextIO) -> int:
         case RemoteError(code=code) if code in _AUTH_CODES:
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return AUTH
+        case RemoteError(code=code) if code in _CONNECTION_CODES:
+            print(f"ftpkit: {error.code}: {error.message}", file=stderr)
+            return CONNECTION
         case RemoteError() | TransferError():
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return SERVER_ERROR

@@ -60,19 +60,40 @@ class _Failures:
     banned_until: float = 0.0
 
 
+@define
+class _Total:
+    """A count, and who waits for it to be zero."""
+
+    count: int = 0
+    _waiting: list[Deferred[None]] = field(factory=list)
+
+    def add(self, n: int) -> None:
+        self.count += n
+        if not self.count:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(None)
+
+    def zero(self) -> Deferred[None]:
+        if not self.count:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        return d
+
+
 @define(eq=False)
 class Gate:
     """The counters and the ban table every session of one server shares."""
 
     limits: Limits
     clock: IReactorTime
-    connections: int = field(default=0, init=False)
+    _connections: _Total = field(factory=_Total, init=False)
     _per_ip: dict[str, int] = field(factory=dict, init=False)
     _failures: dict[str, _Failures] = field(factory=dict, init=False)
     _sessions: dict[str, int] = field(factory=dict, init=False)
     _transfers: dict[str, int] = field(factory=dict, init=False)
-    transfers: int = field(default=0, init=False)  # running now, over all users
-    _quiet: list[Deferred[None]] = field(factory=list, init=False)
+    _transfers_total: _Total = field(factory=_Total, init=False)
 
     # -- connections -----------------------------------------------------------
 
@@ -86,14 +107,23 @@ class Gate:
         if self._per_ip.get(ip, 0) >= self.limits.max_connections_per_ip:
             return (ErrorCode.TOO_MANY_CONNECTIONS, "this address has its maximum of "
                     f"{self.limits.max_connections_per_ip} connections")
-        self.connections += 1
+        self._connections.add(1)
         self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         return None
 
     def release(self, ip: str) -> None:
         """An admitted connection from C{ip} has closed."""
-        self.connections -= 1
+        self._connections.add(-1)
         _decrement(self._per_ip, ip)
+
+    @property
+    def connections(self) -> int:
+        """Connections admitted and not yet closed."""
+        return self._connections.count
+
+    def no_connections(self) -> Deferred[None]:
+        """Fires once every admitted connection has closed (at once if none is open)."""
+        return self._connections.zero()
 
     # -- failed logins ----------------------------------------------------------
 
@@ -134,23 +164,20 @@ class Gate:
         """Count a transfer of C{user}, or raise CommandError(too_many_transfers)."""
         _take(self._transfers, user, self.limits.max_transfers_per_user,
               ErrorCode.TOO_MANY_TRANSFERS, "transfers running")
-        self.transfers += 1
+        self._transfers_total.add(1)
 
     def end_transfer(self, user: str) -> None:
         _decrement(self._transfers, user)
-        self.transfers -= 1
-        if not self.transfers:
-            quiet, self._quiet = self._quiet, []
-            for d in quiet:
-                d.callback(None)
+        self._transfers_total.add(-1)
+
+    @property
+    def transfers(self) -> int:
+        """Transfers running now, over all users."""
+        return self._transfers_total.count
 
     def no_transfers(self) -> Deferred[None]:
         """Fires once no transfer is running (at once if none is)."""
-        if not self.transfers:
-            return succeed(None)
-        d: Deferred[None] = Deferred()
-        self._quiet.append(d)
-        return d
+        return self._transfers_total.zero()
 
 
 def _take(counts: dict[str, int], user: str, limit: int, code: ErrorCode, what: str) -> None:

@@ -49,6 +49,7 @@ from ftpkit.protocol.messages import (
 from ftpkit.server.channel import Channel
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.timeouts import Watchdog
+from ftpkit.storage.oserrors import storage_error
 from ftpkit.transfer import WriteGate
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class ServerSession(FrameReceiver):
         self._admitted = False  # counted by the factory's gate
         self._session_user: str | None = None  # counted in the gate's sessions per user
         self.transfers = 0  # transfers of this session running (0 or 1)
+        self._shutting_down = False
         limits = factory.limits
         self._watch = Watchdog(factory.clock, limits.login_timeout, limits.idle_timeout,
                                self._timed_out)
@@ -148,7 +150,7 @@ class ServerSession(FrameReceiver):
     def shutdown(self) -> None:
         """The server is stopping: close now if idle, else after the running command."""
         if self._busy:
-            self._close_after_reply = True
+            self._close_after_reply = self._shutting_down = True
         elif not self.framesStopped:
             self._fatal(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
 
@@ -271,6 +273,12 @@ class ServerSession(FrameReceiver):
         error = failure.value
         if isinstance(error, CommandError):
             return ErrorReply(request.id, error.code, error.message)
+        mapped = storage_error(error)
+        if mapped is not None:
+            self.log.warn("command {command} failed user={user} peer={peer}: {code} ({error})",
+                          command=request.command, user=self._user, peer=self.peer,
+                          code=mapped.code, error=error)
+            return ErrorReply(request.id, mapped.code, mapped.message)
         self.log.failure("command {command} failed user={user} peer={peer}", failure,
                          command=request.command, user=self._user, peer=self.peer)
         return ErrorReply(request.id, ErrorCode.INTERNAL_ERROR,
@@ -294,6 +302,9 @@ class ServerSession(FrameReceiver):
         if channel is not None:
             channel.resume_all()
         if self._close_after_reply:
+            if self._shutting_down:
+                self.sendMessage(ErrorReply(None, ErrorCode.SHUTTING_DOWN,
+                                            "the server is shutting down"))
             self.stopFrames()
             self.transport.loseConnection()
             return

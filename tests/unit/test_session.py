@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -269,3 +271,33 @@ def test_an_upload_starting_after_the_client_left_is_told_at_once(tmp_path: Path
     sink = Sink()
     wire.session.routeData(1, sink)
     assert sink.lost_calls == 1
+
+
+class Refused(Command):
+    """Fails as storage does when the OS refuses (read-only, immutable, full)."""
+
+    name = "refused"
+    description = "raises an OSError"
+    requires_login = False
+
+    def __init__(self) -> None:
+        self.errno = errno.EROFS
+
+    def run(self, context: Any, args: dict[str, Any]) -> Any:
+        raise OSError(self.errno, os.strerror(self.errno), "/srv/homes/alice/secret")
+
+
+@pytest.mark.parametrize("number, code", [
+    (errno.EROFS, "permission_denied"), (errno.EACCES, "permission_denied"),
+    (errno.EPERM, "permission_denied"), (errno.ENOSPC, "storage_full"),
+    (errno.EDQUOT, "storage_full"),
+])
+def test_storage_refusals_get_a_clear_code(tmp_path: Path, number: int, code: str) -> None:
+    refused = Refused()
+    refused.errno = number
+    wire = Wire(tmp_path, registry=registry_with(refused))
+    wire.messages()
+    reply = wire.ask("refused")
+    assert reply["code"] == code
+    assert "/srv" not in reply["message"] and "Traceback" not in reply["message"]
+    assert wire.ok("commands")

@@ -28,33 +28,51 @@ def stopping(wire: Wire, grace: float) -> Deferred[Any]:
     return Deferred.fromCoroutine(drain(wire.factory, grace, wire.clock))
 
 
+def gone(*wires: Wire) -> None:
+    """What the reactor does for a transport that was told to close."""
+    for wire in wires:
+        assert wire.transport.disconnecting
+        wire.session.connectionLost(None)
+
+
 def test_transfers_finish_within_the_grace(tmp_path: Path) -> None:
     xfer, idle, busy = start(tmp_path)
     done = stopping(idle, 30)
     assert fatal(idle) == ("shutting_down", True)  # idle sessions go at once
+    gone(idle)
     assert not busy.transport.disconnecting and not done.called
     idle.clock.advance(29)  # type: ignore[attr-defined]
     xfer.pending[0].callback({"ok": 1})
-    assert busy.messages()[0]["result"] == {"ok": 1}  # the answer, then the close
-    assert busy.transport.disconnecting
+    answer, bye = busy.messages()  # the answer, then the close
+    assert answer["result"] == {"ok": 1}
+    assert (bye["id"], bye["code"]) == (None, "shutting_down")
+    idle.clock.advance(0)  # type: ignore[attr-defined]
+    assert not busy.transport.disconnected  # not cut: the answer is being handed over
+    gone(busy)
     assert done.called
 
 
 def test_transfers_still_running_after_the_grace_are_cut(tmp_path: Path) -> None:
     xfer, idle, busy = start(tmp_path)
     done = stopping(idle, 30)
+    gone(idle)
     idle.clock.advance(30)  # type: ignore[attr-defined]
     assert busy.transport.disconnected  # aborted, not waiting for the client to read
+    idle.clock.advance(0)  # type: ignore[attr-defined]
+    gone(busy)
     assert not done.called  # the cut transfer tidies up first (in the real put: staging kept)
-    busy.session.connectionLost(None)
     xfer.pending[0].errback(Exception("aborted"))
     assert done.called
 
 
-def test_a_transfer_that_never_ends_is_given_up_on(tmp_path: Path) -> None:
-    _, idle, _ = start(tmp_path)
+def test_a_session_that_does_not_go_is_cut_and_a_transfer_that_never_ends_given_up_on(
+        tmp_path: Path) -> None:
+    _, idle, busy = start(tmp_path)
     done = stopping(idle, 1)
     idle.clock.advance(1)  # type: ignore[attr-defined]
+    idle.clock.advance(0)  # type: ignore[attr-defined]
+    idle.clock.advance(TIDY)  # type: ignore[attr-defined]
+    assert idle.transport.disconnected and busy.transport.disconnected
     assert not done.called
     idle.clock.advance(TIDY)  # type: ignore[attr-defined]
     assert done.called
@@ -62,4 +80,7 @@ def test_a_transfer_that_never_ends_is_given_up_on(tmp_path: Path) -> None:
 
 def test_nothing_to_wait_for(tmp_path: Path) -> None:
     wire = Wire(tmp_path)
-    assert stopping(wire, 30).called
+    done = stopping(wire, 30)
+    gone(wire)
+    wire.clock.advance(0)  # type: ignore[attr-defined]
+    assert done.called
