@@ -301,3 +301,14 @@ def test_storage_refusals_get_a_clear_code(tmp_path: Path, number: int, code: st
     assert reply["code"] == code
     assert "/srv" not in reply["message"] and "Traceback" not in reply["message"]
     assert wire.ok("commands")
+
+
+def test_unknown_user_answered_after_the_same_delay(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.messages()
+    for user in ("mallory", "alice"):
+        wire.request("login", user=user, password="nope")
+        wire.clock.advance(0.99)
+        assert wire.messages() == []
+        wire.clock.advance(0.01)
+        assert wire.messages()[0]["code"] == "auth_failed"
