@@ -98,6 +98,7 @@ class ServerSession(FrameReceiver):
         self._session_user: str | None = None  # counted in the gate's sessions per user
         self.transfers = 0  # transfers of this session running (0 or 1)
         self._shutting_down = False
+        self._linger: Any = None  # cuts a timed-out connection that does not take its error
         limits = factory.limits
         self._watch = Watchdog(factory.clock, limits.login_timeout, limits.idle_timeout,
                                self._timed_out)
@@ -123,6 +124,8 @@ class ServerSession(FrameReceiver):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.stopFrames()
         self._watch.stop()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
         if self._admitted:
             self._admitted = False
             self.factory.gate.release(self.ip)
@@ -145,7 +148,7 @@ class ServerSession(FrameReceiver):
     def _timed_out(self, code: ErrorCode, message: str) -> None:
         self._fatal(code, message)
         # a client that does not read never lets the error out: do not wait for it
-        self.factory.clock.callLater(LINGER, self.transport.abortConnection)
+        self._linger = self.factory.clock.callLater(LINGER, self.transport.abortConnection)
 
     def shutdown(self) -> None:
         """The server is stopping: close now if idle, else after the running command."""

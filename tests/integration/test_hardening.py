@@ -155,7 +155,7 @@ def rss_kib(pid: int) -> int:
 
 
 def test_a_client_that_never_reads_is_cut_and_memory_stays_bounded(timeouts: Server) -> None:
-    data = content(64 * MiB, 21)
+    data = content(32 * MiB, 21)
     home(timeouts).mkdir(mode=0o700)
     (home(timeouts) / "big.bin").write_bytes(data)  # before alice's first login
     assert timeouts.process is not None
@@ -172,10 +172,36 @@ def test_a_client_that_never_reads_is_cut_and_memory_stays_bounded(timeouts: Ser
                lambda: logged(timeouts, "idle_timeout") >= 1)
     grown = rss_kib(timeouts.process.pid) - before
     assert grown < 32 * 1024, f"the server grew by {grown} KiB for one stuck download"
-    wait_until("the session to end", lambda: logged(timeouts, "session end") >= 1)
     sock.close()
     ok(timeouts, "ls")
     assert "Traceback" not in timeouts.log
+
+
+def test_a_slow_reader_is_not_idle_and_gets_the_whole_file(timeouts: Server) -> None:
+    data = content(12 * MiB, 25)
+    home(timeouts).mkdir(mode=0o700)
+    (home(timeouts) / "big.bin").write_bytes(data)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect(("127.0.0.1", timeouts.port))
+    client = RawClient.__new__(RawClient)
+    client.sock, client.last_id = sock, 0
+    client.read()  # the hello
+    client.login("alice", "alice-pw")
+    real_recv = sock.recv
+
+    def slow_recv(n: int) -> bytes:  # about 3 MiB/s: longer in all than the idle timeout
+        time.sleep(0.005)
+        return real_recv(min(n, 16 * 1024))
+
+    client.sock = type("SlowSocket", (), {"recv": staticmethod(slow_recv),  # type: ignore
+                                          "sendall": staticmethod(sock.sendall)})()
+    cont, received, final = client.get("big.bin")
+    assert received == data and final["type"] == "ok", final
+    (line,) = [line for line in list(timeouts.lines) if "command get " in line]
+    ms = float(line.rsplit("(", 1)[1].split()[0])
+    assert ms > 2000, line  # the server sent for longer than the idle timeout
+    sock.close()
 
 
 # -- storage faults -------------------------------------------------------------------
@@ -184,9 +210,8 @@ def test_a_client_that_never_reads_is_cut_and_memory_stays_bounded(timeouts: Ser
 @pytest.fixture
 def read_only_dir(server: Server) -> Iterator[Path]:
     """A directory in alice's home that the kernel refuses to write (even for root)."""
-    ok(server, "mkdir", "ro")
-    ok(server, "mkdir", "ro/sub")
     directory = home(server) / "ro"
+    (directory / "sub").mkdir(parents=True)  # before alice's first login: no rescan needed
     (directory / "old.txt").write_bytes(b"old\n")
     steps = [["mount", "--bind", str(directory), str(directory)],
              ["mount", "-o", "remount,bind,ro", str(directory)]]
@@ -205,15 +230,21 @@ def test_read_only_storage_gives_permission_denied(server: Server, read_only_dir
                                                    tmp_path: Path) -> None:
     local = tmp_path / "new.bin"
     local.write_bytes(content(300 * 1024, 22))
-    before = fresh_quota(server)
-    fails(server, "put", "--no-progress", str(local), "ro/new.bin", code="permission_denied")
-    fails(server, "mkdir", "ro/d", code="permission_denied")
-    fails(server, "rm", "ro/old.txt", code="permission_denied")
-    fails(server, "rmdir", "ro/sub", code="permission_denied")
-    fails(server, "mv", "ro/old.txt", "moved.txt", code="permission_denied")
-    assert not (read_only_dir / "new.bin").exists()
-    assert staged(server) == []  # the refused commit's staged data is gone
-    assert fresh_quota(server) == before
+    alice = RawClient.logged_in(server.port, "alice", "alice-pw")
+    try:
+        before = alice.quota()
+        fails(server, "put", "--no-progress", str(local), "ro/new.bin",
+              code="permission_denied")  # refused at the commit, after the data
+        for command, args in [("mkdir", {"path": "ro/d"}), ("rm", {"path": "ro/old.txt"}),
+                              ("rmdir", {"path": "ro/sub"}),
+                              ("mv", {"src": "ro/old.txt", "dst": "moved.txt"})]:
+            reply = alice.call(command, **args)
+            assert reply.get("code") == "permission_denied", (command, reply)
+        assert not (read_only_dir / "new.bin").exists()
+        assert staged(server) == []  # the refused commit's staged data is gone
+        assert alice.quota() == before
+    finally:
+        alice.close()
     ok(server, "put", "--no-progress", str(local), "elsewhere.bin")  # still serving
     assert "Traceback" not in server.log and "internal_error" not in server.log
 
@@ -252,7 +283,7 @@ def test_sigterm_cuts_transfers_after_the_grace_and_keeps_them_for_resume(
         tmp_path: Path) -> None:
     with limited(tmp_path, "shutdown_grace = 1\n") as srv:
         local = tmp_path / "up.bin"
-        data = content(8 * MiB, 24)
+        data = content(4 * MiB, 24)
         local.write_bytes(data)
         proc = spawn(srv, "put", "--no-progress", "--limit-rate", "1M", str(local))
         wait_until("the upload to be under way", lambda: staged_size(srv) >= 256 * 1024, proc)
@@ -260,7 +291,7 @@ def test_sigterm_cuts_transfers_after_the_grace_and_keeps_them_for_resume(
         assert proc.wait(timeout=DEADLINE) == 3  # connection lost
         assert srv.process is not None
         assert srv.process.wait(timeout=DEADLINE) == 0
-        assert logged(srv, "shutdown grace of 1 s over: cut 1 transfers") == 1
+        assert logged(srv, "shutdown grace of 1 s over: cut 1 transfers") == 1, srv.log
         held = staged_size(srv)
         assert 256 * 1024 <= held < len(data)
         srv.start()
