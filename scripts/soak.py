@@ -48,8 +48,10 @@ from ftpkit.client.protocol import ConnectionClosed, RemoteError
 BIN = Path(sys.executable).parent
 KiB, MiB = 1024, 1024 * 1024
 CLIENTS_PER_USER = 5
-# Errors an operation may meet without anything being wrong.
-EXPECTED = {"too_many_transfers", "connection_closed"}
+# Errors an operation may meet without anything being wrong (the kills catch their own
+# cut connections; any other cut connection is a problem: it would leave the outcome of
+# the operation unknown).
+EXPECTED = {"too_many_transfers"}
 
 
 @dataclass
@@ -103,6 +105,16 @@ class Soaker:
         self.killed: dict[str, tuple[Path, str, float]] = {}
         self.client: Client | None = None
         self.serial = 0
+        self.trail: dict[str, list[str]] = {}  # remote -> what happened to it, for reports
+
+    def note(self, remote: str, event: str) -> None:
+        self.trail.setdefault(remote, []).append(f"{self.reactor.seconds():.1f} {event}")
+
+    def differs(self, what: str, remote: str, local: Path) -> None:
+        self.stats.problem(f"{what} {remote}: content differs from what was put (got "
+                           f"{local.stat().st_size} bytes, sha256 {sha256(local)[:12]}; "
+                           f"expected {self.files[remote][:12]}); its history: "
+                           f"{self.trail.get(remote)}")
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -204,6 +216,8 @@ class Soaker:
         if result["checksum"] != digest:
             self.stats.problem(f"put {remote}: server checksum {result['checksum']}")
         self.files[result["path"]] = digest
+        self.note(result["path"], f"put {result['size']} {digest[:12]} "
+                                  f"resumed_from={result['resumed_from']}")
         self.stats.bytes_up += result["size"]
 
     async def get(self) -> None:
@@ -214,7 +228,7 @@ class Soaker:
         local = self.local / "down.bin"
         result = await client.get(remote, local)
         if sha256(local) != self.files[remote]:
-            self.stats.problem(f"get {remote}: content differs from what was put")
+            self.differs("get", remote, local)
         self.stats.bytes_down += result["size"]
         local.unlink()
 
@@ -243,6 +257,7 @@ class Soaker:
         dst = self.new_remote()
         result = await client.mv(src, dst)
         self.files[result["dst"]] = self.files.pop(src)
+        self.trail[result["dst"]] = [*self.trail.pop(src, []), f"mv from {src}"]
 
     async def rm(self) -> None:
         if not self.files:
@@ -251,6 +266,7 @@ class Soaker:
         path = self.rng.choice(sorted(self.files))
         await client.rm(path)
         del self.files[path]
+        self.note(path, "rm")
 
     async def kill_put(self) -> None:
         """Start a slow upload, then cut the connection midway."""
@@ -259,6 +275,7 @@ class Soaker:
         # 2-3 MiB at 1 MiB/s, cut within 0.8 s: it cannot finish first
         local, digest = self.new_local(self.rng.randrange(2 * MiB, 3 * MiB))
         self.killed[remote] = (local, digest, self.reactor.seconds())
+        self.note(remote, f"kill_put {local.stat().st_size} {digest[:12]}")
         cut = self.kill_later(client, 0.1, 0.8)
         try:
             await client.put(local, remote, rate=MiB)
@@ -281,6 +298,7 @@ class Soaker:
         # 3-4 MiB at 1 MiB/s, killed within 1.5 s of the start: it cannot finish first
         local, digest = self.new_local(self.rng.randrange(3 * MiB, 4 * MiB))
         self.killed[remote] = (local, digest, float("inf"))
+        self.note(remote, f"kill_cli_put {local.stat().st_size} {digest[:12]}")
         env = {**os.environ, "FTPKIT_PASSWORD": "pw-" + self.user}
         proc = subprocess.Popen(
             [str(BIN / "ftpkit"), "--port", str(self.port), "--user", self.user, "put",
@@ -308,6 +326,7 @@ class Soaker:
         del self.killed[remote]
         local.unlink()
         self.files[result["path"]] = digest
+        self.note(result["path"], f"resumed put {digest[:12]} from {result['resumed_from']}")
         self.stats.bytes_up += result["size"] - result["resumed_from"]
         if result["resumed_from"]:
             self.stats.resumed_puts += 1
@@ -331,7 +350,7 @@ class Soaker:
         client = await self.connected()
         result = await client.get(remote, local)
         if sha256(local) != self.files[remote]:
-            self.stats.problem(f"resumed get {remote}: content differs")
+            self.differs("resumed get", remote, local)
         if result["resumed_from"]:
             self.stats.resumed_gets += 1
         local.unlink()
@@ -470,6 +489,7 @@ async def _soak(reactor: Any, args: argparse.Namespace, work: Path, users: list[
         watcher.close()
     sampler.stop()
     check_rss(samples, stats)
+    await _sessions_ended(reactor, work)  # the watchers' closes reach the server
     server.send_signal(signal.SIGTERM)
     code = await _exit_code(reactor, server)
     log = (work / "server.log").read_text()
@@ -522,6 +542,15 @@ async def _settle(reactor: Any, work: Path, users: list[str]) -> None:
     """Give the server a moment to finish closing the last sessions (bounded)."""
     for _ in range(100):
         if not any(p.suffix == ".part" for u in users for p in staging_left(work / "homes" / u)):
+            return
+        await task.deferLater(reactor, 0.05, lambda: None)
+
+
+async def _sessions_ended(reactor: Any, work: Path) -> None:
+    """Wait (bounded) until the server has logged the end of every session it started."""
+    for _ in range(200):
+        log = (work / "server.log").read_text()
+        if log.count("] session start ") == log.count("] session end "):
             return
         await task.deferLater(reactor, 0.05, lambda: None)
 
