@@ -48,6 +48,7 @@ from ftpkit.client.protocol import ConnectionClosed, RemoteError
 BIN = Path(sys.executable).parent
 KiB, MiB = 1024, 1024 * 1024
 CLIENTS_PER_USER = 5
+BUDGET = 96 * MiB  # what one client keeps stored, about: past it, it removes files
 # Errors an operation may meet without anything being wrong (the kills catch their own
 # cut connections; any other cut connection is a problem: it would leave the outcome of
 # the operation unknown).
@@ -106,6 +107,7 @@ class Soaker:
         self.client: Client | None = None
         self.serial = 0
         self.trail: dict[str, list[str]] = {}  # remote -> what happened to it, for reports
+        self.sizes: dict[str, int] = {}  # remote -> size, of the acknowledged files
 
     def note(self, remote: str, event: str) -> None:
         self.trail.setdefault(remote, []).append(f"{self.reactor.seconds():.1f} {event}")
@@ -169,6 +171,8 @@ class Soaker:
         funcs, weights = zip(*ops, strict=True)
         while self.reactor.seconds() < self.deadline:
             op = self.rng.choices(funcs, weights)[0]
+            if sum(self.sizes.values()) > BUDGET and self.rng.random() < 0.5:
+                op = self.rm  # keep what a long soak stores bounded
             name = op.__name__
             try:
                 await op()
@@ -216,6 +220,7 @@ class Soaker:
         if result["checksum"] != digest:
             self.stats.problem(f"put {remote}: server checksum {result['checksum']}")
         self.files[result["path"]] = digest
+        self.sizes[result["path"]] = result["size"]
         self.note(result["path"], f"put {result['size']} {digest[:12]} "
                                   f"resumed_from={result['resumed_from']}")
         self.stats.bytes_up += result["size"]
@@ -257,6 +262,7 @@ class Soaker:
         dst = self.new_remote()
         result = await client.mv(src, dst)
         self.files[result["dst"]] = self.files.pop(src)
+        self.sizes[result["dst"]] = self.sizes.pop(src)
         self.trail[result["dst"]] = [*self.trail.pop(src, []), f"mv from {src}"]
 
     async def rm(self) -> None:
@@ -266,6 +272,7 @@ class Soaker:
         path = self.rng.choice(sorted(self.files))
         await client.rm(path)
         del self.files[path]
+        del self.sizes[path]
         self.note(path, "rm")
 
     async def kill_put(self) -> None:
@@ -326,6 +333,7 @@ class Soaker:
         del self.killed[remote]
         local.unlink()
         self.files[result["path"]] = digest
+        self.sizes[result["path"]] = result["size"]
         self.note(result["path"], f"resumed put {digest[:12]} from {result['resumed_from']}")
         self.stats.bytes_up += result["size"] - result["resumed_from"]
         if result["resumed_from"]:
@@ -370,7 +378,7 @@ def start_server(work: Path, users: list[str], clients: int) -> tuple[subprocess
     db = work / "users.sqlite"
     for user in users:
         subprocess.run([str(BIN / "ftpkit-admin"), "--users", str(db), "add", user,
-                        "--quota", "1G"], input=f"pw-{user}\n", text=True, check=True,
+                        "--quota", "4G"], input=f"pw-{user}\n", text=True, check=True,
                        capture_output=True)
     config = work / "soak.toml"
     config.write_text(
