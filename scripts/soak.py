@@ -24,6 +24,7 @@ Prints the figures, and exits 0 only if every invariant holds.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
 import random
@@ -392,6 +393,7 @@ def start_server(work: Path, users: list[str], clients: int) -> tuple[subprocess
          str(config), "--listen", "tcp:0:interface=127.0.0.1", "--port-file", str(port_file),
          "--root", str(work / "homes"), "--users", str(db)],
         cwd=work, stdout=log, stderr=subprocess.STDOUT, text=True)
+    atexit.register(lambda: proc.poll() is None and proc.kill())  # however the soak ends
     deadline = time.monotonic() + 60
     while not port_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
