@@ -74,6 +74,14 @@ def _read_note(staging_fd: int, stem: str) -> dict[str, object] | None:
     return note if isinstance(note, dict) else None
 
 
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _remove(staging_fd: int, stem: str) -> int:
     """Delete a staged upload; the bytes it held."""
     size = 0
@@ -173,8 +181,12 @@ class Staging:
         """
         best, best_len, freed = None, -1, 0
         for stem in self.stems(vpath):
-            if stem in busy or not self.claim(stem):
-                continue  # in use: this or another session's upload is writing it
+            if stem in busy:
+                continue
+            if not self.claim(stem):
+                if not _exists(self.fd, f"{stem}.part"):  # a note left by a crash
+                    freed += _remove(self.fd, stem)
+                continue  # else in use: this or another session's upload is writing it
             note = _read_note(self.fd, stem)
             try:
                 length = os.stat(f"{stem}.part", dir_fd=self.fd, follow_symlinks=False).st_size

@@ -493,3 +493,15 @@ def test_a_staged_file_not_of_the_declared_size_is_never_committed(
     assert e.value.code == "checksum_mismatch"
     assert not (home / "new.bin").exists()
     upload.discard()
+
+
+def test_a_note_without_its_staged_data_is_cleaned_up(storage: LocalStorage,
+                                                      home: Path) -> None:
+    first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    staging = home / ".ftpkit" / "staging"
+    first.discard()
+    (staging / f"{first.stem}.json").write_text('{"path": "/new.bin", "size": 10}')
+    again, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert sorted(p.name for p in staging.iterdir()) == [f"{again.stem}.json",
+                                                         f"{again.stem}.part"]
+    again.discard()
