@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.cred.portal import Portal
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -23,6 +24,7 @@ from ftpkit.auth.userdb import UserDB
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.server.factory import ServerFactory
+from ftpkit.server.limits import Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.threads import InlineThreads
@@ -40,24 +42,25 @@ def make_users(tmp: Path, **users: str) -> UserDB:
 
 def make_factory(tmp: Path, registry: CommandRegistry | None = None,
                  policy: SessionPolicy | None = None, clock: Clock | None = None,
-                 users: UserDB | None = None) -> ServerFactory:
+                 users: UserDB | None = None, limits: Limits | None = None) -> ServerFactory:
     threads = InlineThreads()
     users = users or make_users(tmp, alice="alice-pw", bob="bob-pw")
     root = tmp / "homes"
     root.mkdir(exist_ok=True)
     portal = Portal(Realm(users, root, threads), [UserDBChecker(users, HASHER, threads)])
     return ServerFactory(registry or CommandRegistry.from_plugins(), portal, clock or Clock(),
-                         threads, policy or SessionPolicy())
+                         threads, policy or SessionPolicy(), limits=limits or Limits())
 
 
 class Wire:
     """A session on a StringTransport; sends requests and reads what came back."""
 
-    def __init__(self, tmp: Path, factory: ServerFactory | None = None, **kw: Any) -> None:
-        self.clock = kw.setdefault("clock", Clock())
-        self.factory = factory or make_factory(tmp, **kw)
+    def __init__(self, tmp: Path, factory: ServerFactory | None = None,
+                 peer: str = "192.0.2.1", **kw: Any) -> None:
+        self.factory = factory or make_factory(tmp, clock=kw.pop("clock", Clock()), **kw)
+        self.clock = self.factory.clock
         self.session: ServerSession = self.factory.buildProtocol(None)
-        self.transport = StringTransport()
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", peer, 40000))
         self.session.makeConnection(self.transport)
         self._read = 0
         self._next_id = 1
@@ -97,9 +100,9 @@ class Wire:
         end.update({"abort": True} if abort else {"checksum": checksum})
         self.send_raw(encode_frame(FrameKind.CONTROL, json.dumps(end).encode()))
 
-    def another(self, tmp: Path) -> Wire:
+    def another(self, tmp: Path, peer: str = "192.0.2.1") -> Wire:
         """A second connection to the same server."""
-        return Wire(tmp, factory=self.factory)
+        return Wire(tmp, factory=self.factory, peer=peer)
 
     def login(self, user: str = "alice", password: str = "alice-pw") -> dict[str, Any]:
         self.request("login", user=user, password=password)

@@ -35,6 +35,8 @@ class UserDBChecker:
         self._users = users
         self._hasher = hasher
         self._threads = threads
+        # made now, not at the first unknown user, whose check would then cost a hash more
+        hasher.dummy_hash  # noqa: B018
 
     def requestAvatarId(self, credentials: IUsernamePassword) -> Deferred[Any]:
         return self._threads.run(self._check, credentials.username, credentials.password)

@@ -32,6 +32,7 @@ from ftpkit import __version__
 from ftpkit.cli import actions, exits, shell
 from ftpkit.cli.exits import UsageError
 from ftpkit.client.api import HELLO_TIMEOUT, Client, NoHello
+from ftpkit.client.protocol import ConnectionClosed, RemoteError
 from ftpkit.client.tls import client_tls
 from ftpkit.memory import keep_freed_heap
 
@@ -124,7 +125,10 @@ async def run(inv: Invocation, argv: Sequence[str]) -> int:
             opts.logged_in_as = session["user"]
             action: actions.Action = opts.action
             code = await action(inv, client, opts)
-            await client.quit()
+            try:
+                await client.quit()
+            except (ConnectionClosed, RemoteError):  # closed first (a stopping server): done
+                pass
             return code
         finally:
             client.close()

@@ -22,7 +22,9 @@ USAGE = 2  # bad command line
 CONNECTION = 3  # could not connect (TLS verification included), or the connection broke
 AUTH = 4  # login refused
 
-_AUTH_CODES = {"auth_failed", "auth_required"}
+_AUTH_CODES = {"auth_failed", "auth_required", "banned", "too_many_sessions"}
+# connection-level errors: the server refused or closed the connection itself
+_CONNECTION_CODES = {"too_many_connections", "login_timeout", "idle_timeout", "shutting_down"}
 _TLS_HINTS = {
     "untrusted": "; if you trust it, give the CA certificate that signed it with --cafile FILE",
     "hostname": "; connect with --host set to a name the certificate lists",
@@ -44,6 +46,9 @@ def report(error: BaseException, stderr: TextIO) -> int:
         case RemoteError(code=code) if code in _AUTH_CODES:
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return AUTH
+        case RemoteError(code=code) if code in _CONNECTION_CODES:
+            print(f"ftpkit: {error.code}: {error.message}", file=stderr)
+            return CONNECTION
         case RemoteError() | TransferError():
             print(f"ftpkit: {error.code}: {error.message}", file=stderr)
             return SERVER_ERROR

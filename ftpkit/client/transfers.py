@@ -152,7 +152,7 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
     except BaseException:
         if not final.called:
             protocol.send_end(rid, abort=True)
-            final.addErrback(lambda _: None)
+        final.addErrback(lambda _: None)  # the error raised here is the one reported
         raise
     finally:
         await client.threads.run(os.close, fd)

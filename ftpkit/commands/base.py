@@ -23,6 +23,9 @@ class Command:
     description: ClassVar[str]
     requires_login: ClassVar[bool] = True
     arguments: ClassVar[tuple[Arg, ...]] = ()
+    # True for commands that move file data: the server then counts them towards
+    # [limits] max_transfers_per_user and lets them finish at shutdown.
+    transfer: ClassVar[bool] = False
 
     def run(self, context: ICommandContext, args: dict[str, Any]) -> Any:
         raise NotImplementedError

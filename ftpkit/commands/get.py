@@ -33,6 +33,7 @@ def _offset(n: int) -> str | None:
 
 class Get(Command):
     name = "get"
+    transfer = True  # counts towards [limits] max_transfers_per_user
     description = "Download a file: streamed, verified by checksum and resumable"
     arguments = (
         path_arg(),

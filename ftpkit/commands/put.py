@@ -139,6 +139,7 @@ class Receiver:
 
 class Put(Command):
     name = "put"
+    transfer = True  # counts towards [limits] max_transfers_per_user
     description = "Upload a file: streamed, verified by checksum, atomic and resumable"
     arguments = (
         path_arg(help="where to store the file; an existing directory takes it inside, "

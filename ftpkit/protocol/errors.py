@@ -37,6 +37,14 @@ class ErrorCode(StrEnum):
     ABORTED = "aborted"
     CHANGED = "changed"
     INTERNAL_ERROR = "internal_error"
+    # limits and abuse (docs/operations.md, "Limits")
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    BANNED = "banned"
+    LOGIN_TIMEOUT = "login_timeout"
+    IDLE_TIMEOUT = "idle_timeout"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    TOO_MANY_TRANSFERS = "too_many_transfers"
+    SHUTTING_DOWN = "shutting_down"
 
 
 class CommandError(Exception):

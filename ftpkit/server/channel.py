@@ -105,7 +105,8 @@ async def _raw_send(session: ServerSession, raw: RawSend, threads: ThreadRunner)
     session.holdWrites()
     try:
         position = await rawsend.run(raw, threads, session.factory.clock,
-                                     lambda: not session.framesStopped)
+                                     lambda: not session.framesStopped,
+                                     lambda _: session.touch())
     except OSError as e:  # EPIPE, ECONNRESET: the client went away
         raise CommandError(ErrorCode.ABORTED, f"the client went away: {e.strerror}") from None
     except rawsend.Changed:

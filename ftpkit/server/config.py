@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from ftpkit.server.limits import Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.storage.checksums import ALGORITHMS
 from ftpkit.units import parse_size
@@ -46,6 +47,7 @@ class ServerConfig:
     command_overrides: tuple[tuple[str, str], ...] = ()
     policy: SessionPolicy = field(factory=SessionPolicy)
     logging: LoggingConfig = field(factory=lambda: LoggingConfig())
+    limits: Limits = field(factory=Limits)
 
     @classmethod
     def from_toml(cls, path: Path) -> ServerConfig:
@@ -116,15 +118,38 @@ class ServerConfig:
         session = SessionPolicy(**policy)
         if session.preauth_max_frame > session.max_frame:
             raise ConfigError("limits.preauth_max_frame may not exceed limits.max_frame")
-        return cls(**changes, policy=session, logging=_logging(sections["logging"], base))
+        return cls(**changes, policy=session, logging=_logging(sections["logging"], base),
+                   limits=_server_limits(limits))
 
     def replace(self, **changes: Any) -> ServerConfig:
         return attrs.evolve(self, **changes)
 
 
+# -- [limits]: connection, user, ban and shutdown limits (ftpkit.server.limits) -----------
+
+_LIMIT_INTS = {"max_connections", "max_connections_per_ip", "max_sessions_per_user",
+               "max_transfers_per_user", "ban_failures"}
+# 0 turns a timeout off; a ban_duration of 0 turns bans off.
+_LIMIT_SECONDS = {"login_timeout", "idle_timeout", "ban_window", "ban_duration",
+                  "shutdown_grace"}
+
+
+def _server_limits(table: Mapping[str, Any]) -> Limits:
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _LIMIT_INTS:
+            values[key] = _int(f"limits.{key}", value, minimum=1)
+        elif key in _LIMIT_SECONDS:
+            values[key] = _number(f"limits.{key}", value, minimum=0)
+    return Limits(**values)
+
+
+# -- the sections and their keys ------------------------------------------------------
+
 _KEYS: dict[str, set[str]] = {
     "server": {"listen", "root", "users", "port_file", "threads", "password_threads"},
-    "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures"},
+    "limits": {"max_frame", "preauth_max_frame", "login_failure_delay", "max_login_failures",
+               *_LIMIT_INTS, *_LIMIT_SECONDS},
     "commands": {"enabled", "disabled", "override"},
     "transfers": {"checksum", "partial_ttl", "user_rate", "transfer_memory"},
     "logging": {"format", "file", "level", "audit"},

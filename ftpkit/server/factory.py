@@ -17,6 +17,7 @@ from ftpkit import __version__
 from ftpkit.commands.registry import CommandRegistry
 from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
 from ftpkit.server.audit import Audit
+from ftpkit.server.limits import Gate, Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.threads import ThreadRunner
@@ -32,12 +33,15 @@ class ServerFactory(Factory):
     policy: SessionPolicy = field(factory=SessionPolicy)
     # Threads for zero-copy sends (ftpkit.protocol.rawsend), apart from the disk pool so
     # that a client slow to read can never hold up anyone's disk work. None: not used.
-    send_threads: ThreadRunner | None = None
-    audit: Audit = field(factory=Audit)
+    send_threads: ThreadRunner | None = field(default=None, kw_only=True)
+    audit: Audit = field(factory=Audit, kw_only=True)
+    limits: Limits = field(factory=Limits, kw_only=True)
     sessions: set[ServerSession] = field(factory=set, init=False)
+    gate: Gate = field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())
+        self.gate = Gate(self.limits, self.clock)
 
     def buildProtocol(self, addr: IAddress | None) -> ServerSession:
         return ServerSession(self)

@@ -3,34 +3,69 @@ Services that make up a running server: the thread pool and the listeners.
 
 test-case-name: tests.integration.test_server
 
+Stopping (SIGTERM): the listeners stop first, so no new connection arrives; then
+the sessions are drained (L{ftpkit.server.shutdown.drain}: transfers under way get
+the grace period); only then does the thread pool stop. twistd waits for all of
+it, and exits 0.
+
 Public API: none (internal).
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from ftpkit.server.shutdown import drain
+
 
 class ThreadPoolService(Service):
-    def __init__(self, pool: ThreadPool) -> None:
+    """Runs the pool; at stop, first waits for C{wait_for()} (the sessions' last disk work)."""
+
+    def __init__(self, pool: ThreadPool,
+                 wait_for: Callable[[], Deferred[None]] | None = None) -> None:
         self.pool = pool
+        self.wait_for = wait_for
 
     def startService(self) -> None:
         super().startService()
         self.pool.start()
 
-    def stopService(self) -> None:
+    def stopService(self) -> Deferred[None]:
         super().stopService()
-        self.pool.stop()
+        d = self.wait_for() if self.wait_for is not None else succeed(None)
+        return d.addBoth(lambda _: self.pool.stop())
+
+
+class TermService(Service):
+    """
+    SIGTERM stops the reactor like twistd's own handler, but without re-raising the
+    signal at exit: a graceful stop exits 0.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+
+    def startService(self) -> None:
+        super().startService()
+        # twistd starts services before the reactor installs its own handlers
+        self._reactor.callWhenRunning(signal.signal, signal.SIGTERM, self._term)
+
+    def _term(self, signum: int, frame: Any) -> None:
+        self.log.info("SIGTERM: stopping gracefully")
+        self._reactor.callFromThread(self._reactor.stop)
 
 
 class ListenService(Service):
@@ -44,13 +79,18 @@ class ListenService(Service):
     log = Logger()
 
     def __init__(self, endpoints: list[tuple[str, IStreamServerEndpoint]], factory: Factory,
-                 port_file: Path | None, stop_reactor: Any) -> None:
+                 port_file: Path | None, stop_reactor: Any, grace: float = 0.0,
+                 clock: Any = None) -> None:
         self.endpoints = endpoints
         self.factory = factory
         self.port_file = port_file
         self.ports: list[IListeningPort] = []
         self._stop_reactor = stop_reactor
         self._started_listening = False
+        self._grace = grace
+        self._clock = clock
+        self._stopping = False
+        self._waiters: list[Deferred[None]] = []
 
     def privilegedStartService(self) -> None:
         """Listen before twistd drops privileges (--uid/--gid), so that ports < 1024 work."""
@@ -101,4 +141,31 @@ class ListenService(Service):
         if self.port_file is not None:
             self.port_file.unlink(missing_ok=True)
         ports, self.ports = self.ports, []
-        return DeferredList([port.stopListening() for port in ports])  # type: ignore[misc]
+        d = DeferredList([port.stopListening() for port in ports])  # type: ignore[misc]
+        d.addCallback(self._stopped_listening)
+        self._stopping = True
+        return d.addBoth(self._stopped)
+
+    def _stopped(self, result: object) -> None:
+        if isinstance(result, Failure):
+            self.log.failure("stopping failed", result)
+        self._stopping = False
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def _stopped_listening(self, _: object) -> Deferred[None] | None:
+        self.log.info("stopped listening")
+        sessions = getattr(self.factory, "sessions", None)
+        if sessions is None or self._clock is None:
+            return None
+        return Deferred.fromCoroutine(drain(self.factory, self._grace,  # type: ignore[arg-type]
+                                            self._clock))
+
+    def drained(self) -> Deferred[None]:
+        """Fires once a stop has closed every session (at once when not stopping)."""
+        if not self._stopping:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiters.append(d)
+        return d

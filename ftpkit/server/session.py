@@ -48,10 +48,14 @@ from ftpkit.protocol.messages import (
 )
 from ftpkit.server.channel import Channel
 from ftpkit.server.policy import SessionPolicy
+from ftpkit.server.timeouts import Watchdog
+from ftpkit.storage.oserrors import storage_error
 from ftpkit.transfer import WriteGate
 
 if TYPE_CHECKING:
     from ftpkit.server.factory import ServerFactory
+
+LINGER = 5.0  # seconds a timed-out session has to take its error before it is cut
 
 
 @implementer(ICommandContext)
@@ -90,12 +94,28 @@ class ServerSession(FrameReceiver):
         self._sink_id: int | None = None
         self._draining: int | None = None  # a failed upload whose data is still arriving
         self._held: list[bytes] | None = None  # frames written while a raw send runs
+        self.ip = "-"
+        self._admitted = False  # counted by the factory's gate
+        self._session_user: str | None = None  # counted in the gate's sessions per user
+        self.transfers = 0  # transfers of this session running (0 or 1)
+        self._shutting_down = False
+        self._linger: Any = None  # cuts a timed-out connection that does not take its error
+        limits = factory.limits
+        self._watch = Watchdog(factory.clock, limits.login_timeout, limits.idle_timeout,
+                               self._timed_out)
 
     # -- connection ---------------------------------------------------------
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
         self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}".rstrip(":")
+        self.ip = str(getattr(peer, "host", peer))
+        refused = self.factory.gate.admit(self.ip)
+        if refused is not None:
+            self._fatal(*refused)
+            return
+        self._admitted = True
+        self._watch.start()
         self.factory.sessions.add(self)
         self.tuneTransport()
         self.transport.registerProducer(self.gate, True)
@@ -104,6 +124,12 @@ class ServerSession(FrameReceiver):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.stopFrames()
+        self._watch.stop()
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        if self._admitted:
+            self._admitted = False
+            self.factory.gate.release(self.ip)
         self.factory.sessions.discard(self)
         self.gate.lost(ConnectionLost("the client went away"))
         sink, self._sink = self._sink, None
@@ -111,6 +137,30 @@ class ServerSession(FrameReceiver):
             sink.lost()
         self._end_login()
         self.log.info("session end peer={peer}", peer=self.peer)
+
+    def dataReceived(self, data: bytes) -> None:
+        self._watch.touch()
+        super().dataReceived(data)
+
+    def sendData(self, body: bytes) -> None:
+        self._watch.touch()
+        super().sendData(body)
+
+    def touch(self) -> None:
+        """Bytes moved outside the transport (a zero-copy send): the session is not idle."""
+        self._watch.touch()
+
+    def _timed_out(self, code: ErrorCode, message: str) -> None:
+        self._fatal(code, message)
+        # a client that does not read never lets the error out: do not wait for it
+        self._linger = self.factory.clock.callLater(LINGER, self.transport.abortConnection)
+
+    def shutdown(self) -> None:
+        """The server is stopping: close now if idle, else after the running command."""
+        if self._busy:
+            self._close_after_reply = self._shutting_down = True
+        elif not self.framesStopped:
+            self._fatal(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
 
     def sendMessage(self, message: Message) -> None:
         self.sendControl(encode_message(message))
@@ -159,6 +209,9 @@ class ServerSession(FrameReceiver):
 
     def routeData(self, request_id: int, sink: IDataSink) -> None:
         """Send data frames and the end message of upload C{request_id} to C{sink}."""
+        if self.framesStopped:  # the client went away while the upload was starting
+            sink.lost()
+            return
         if self._pending is not None:  # the client did not wait for the continue
             self._fatal(ErrorCode.BAD_FRAME, "a request arrived before the end of an upload")
             sink.lost()
@@ -214,8 +267,20 @@ class ServerSession(FrameReceiver):
         if command.requires_login and self.avatar is None:
             raise CommandError(ErrorCode.AUTH_REQUIRED, f"{request.command!r} needs a login")
         args = validate_args(command.arguments, request.args)
-        d = maybeDeferred(command.run, self._context(request), args)
+        if getattr(command, "transfer", False) and self.avatar is not None:
+            user = self.avatar.name
+            self.factory.gate.start_transfer(user)
+            self.transfers += 1
+            d = maybeDeferred(command.run, self._context(request), args)
+            d.addBoth(self._transfer_ended, user)
+        else:
+            d = maybeDeferred(command.run, self._context(request), args)
         return d.addCallback(self._check_result, request.command)
+
+    def _transfer_ended(self, result: Any, user: str) -> Any:
+        self.transfers -= 1
+        self.factory.gate.end_transfer(user)
+        return result
 
     @staticmethod
     def _check_result(result: Any, command: str) -> dict[str, Any]:
@@ -236,6 +301,12 @@ class ServerSession(FrameReceiver):
         error = failure.value
         if isinstance(error, CommandError):
             return ErrorReply(request.id, error.code, error.message)
+        mapped = storage_error(error)
+        if mapped is not None:
+            self.log.warn("command {command} failed user={user} peer={peer}: {code} ({error})",
+                          command=request.command, user=self._user, peer=self.peer,
+                          code=mapped.code, error=error)
+            return ErrorReply(request.id, mapped.code, mapped.message)
         self.log.failure("command {command} failed user={user} peer={peer}", failure,
                          command=request.command, user=self._user, peer=self.peer)
         return ErrorReply(request.id, ErrorCode.INTERNAL_ERROR,
@@ -261,6 +332,9 @@ class ServerSession(FrameReceiver):
         if channel is not None:
             channel.resume_all()
         if self._close_after_reply:
+            if self._shutting_down:
+                self.sendMessage(ErrorReply(None, ErrorCode.SHUTTING_DOWN,
+                                            "the server is shutting down"))
             self.stopFrames()
             self.transport.loseConnection()
             return
@@ -280,6 +354,11 @@ class ServerSession(FrameReceiver):
         if self.avatar is not None:
             raise CommandError(ErrorCode.ALREADY_AUTHENTICATED,
                                f"already logged in as {self.avatar.name!r}; log out first")
+        if self.factory.gate.banned(self.ip):  # before any password is checked
+            self.log.warn("login refused peer={peer}: banned", peer=self.peer)
+            self._close_after_reply = True
+            raise CommandError(ErrorCode.BANNED, "too many failed logins from this address; "
+                                                 "try later")
         credentials = UsernamePassword(username.encode(), password.encode())
         d: Deferred[tuple[Any, Avatar, Any]] = self.factory.portal.login(
             credentials, None, IAvatar)
@@ -290,6 +369,15 @@ class ServerSession(FrameReceiver):
         if self.framesStopped:  # the client left while we checked
             logout()
             raise CommandError(ErrorCode.AUTH_FAILED, "connection closed")
+        try:
+            self.factory.gate.open_session(avatar.name)
+        except CommandError as e:
+            logout()
+            self.log.warn("login refused user={user} peer={peer}: {why}", user=avatar.name,
+                          peer=self.peer, why=e.code)
+            raise
+        self._session_user = avatar.name
+        self._watch.logged_in()
         self.avatar, self._logout_avatar = avatar, logout
         self._failures = 0
         self.MAX_LENGTH = self.policy.max_frame
@@ -301,6 +389,10 @@ class ServerSession(FrameReceiver):
             failure.raiseException()  # internal_error, logged
         self._failures += 1
         last = self._failures >= self.policy.max_login_failures
+        if self.factory.gate.login_failed(self.ip):
+            self.log.warn("banned ip={ip} for {s:g} s: too many failed logins", ip=self.ip,
+                          s=self.factory.limits.ban_duration)
+            last = True
         self.log.info("login failed user={user!r} peer={peer} attempt={n}", user=username,
                       peer=self.peer, n=self._failures)
         message = "wrong user name or password"
@@ -316,8 +408,13 @@ class ServerSession(FrameReceiver):
     def logout(self) -> None:
         self._end_login()
         self.MAX_LENGTH = self.policy.preauth_max_frame
+        if not self._close_after_reply:
+            self._watch.logged_out()
 
     def _end_login(self) -> None:
+        user, self._session_user = self._session_user, None
+        if user is not None:
+            self.factory.gate.close_session(user)
         logout, self._logout_avatar = self._logout_avatar, None
         self.avatar = None
         if logout is not None:

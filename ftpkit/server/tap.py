@@ -40,7 +40,7 @@ from ftpkit.memory import limit_malloc_arenas
 from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
-from ftpkit.server.service import ListenService, ThreadPoolService
+from ftpkit.server.service import ListenService, TermService, ThreadPoolService
 from ftpkit.threads import Threads, background_pool
 from ftpkit.tls import openssl_reasons
 
@@ -94,7 +94,7 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
         raise usage.UsageError(f"cannot start: {e}") from None
 
 
-SEND_THREADS = 4  # each trip sends one frame, and gives up within 20 ms on a full socket
+SEND_THREADS = 4  # each trip sends one frame, or hands back within 5 ms on a full socket
 
 
 def makeService(options: Options) -> IService:
@@ -102,10 +102,12 @@ def makeService(options: Options) -> IService:
 
     limit_malloc_arenas()  # before any thread starts (ftpkit.memory)
     try:
-        return build_service(options.config, reactor, getattr(options, "registry", None),
-                             open_logs(options.config, options.parent))
+        top = build_service(options.config, reactor, getattr(options, "registry", None),
+                            open_logs(options.config, options.parent))
     except usage.UsageError as e:  # too late for twistd to print it as a usage error
         raise SystemExit(f"ftpkit: cannot start: {e}") from None
+    TermService(reactor).setServiceParent(top)
+    return top
 
 
 def open_logs(config: ServerConfig, twistd: Any) -> Logs:
@@ -126,7 +128,8 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
     top = ServerService(logs.server)
     LogService(logs, reactor).setServiceParent(top)
     pool = ThreadPool(minthreads=0, maxthreads=config.threads, name="ftpkit")
-    ThreadPoolService(pool).setServiceParent(top)
+    pool_service = ThreadPoolService(pool)
+    pool_service.setServiceParent(top)
     threads = Threads(reactor, pool)
 
     if registry is None:
@@ -140,17 +143,23 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
     realm = Realm(users, config.root.resolve(), threads,
                   partial_ttl=config.policy.partial_ttl)
     # Password checks get threads of their own, at a lower priority (ftpkit.threads).
-    checks = background_pool("ftpkit-passwords", config.password_threads)
-    ThreadPoolService(checks).setServiceParent(top)
-    portal = Portal(realm, [UserDBChecker(users, PasswordHasher(), Threads(reactor, checks))])
+    checks = ThreadPoolService(background_pool("ftpkit-passwords", config.password_threads))
+    checks.setServiceParent(top)
+    portal = Portal(realm, [UserDBChecker(users, PasswordHasher(),
+                                          Threads(reactor, checks.pool))])
     # Zero-copy sends (ftpkit.protocol.rawsend) on threads apart from the disk pool.
-    sends = ThreadPool(minthreads=0, maxthreads=SEND_THREADS, name="ftpkit-send")
-    ThreadPoolService(sends).setServiceParent(top)
+    sends = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=SEND_THREADS,
+                                         name="ftpkit-send"))
+    sends.setServiceParent(top)
     factory = ServerFactory(registry, portal, reactor, threads, config.policy,
-                            send_threads=Threads(reactor, sends))
+                            send_threads=Threads(reactor, sends.pool), limits=config.limits)
 
     endpoints = listen_endpoints(config, reactor)
-    ListenService(endpoints, factory, config.port_file, reactor.stop).setServiceParent(top)
+    listen = ListenService(endpoints, factory, config.port_file, reactor.stop,
+                           grace=config.limits.shutdown_grace, clock=reactor)
+    listen.setServiceParent(top)
+    for service in (pool_service, checks, sends):  # they stop once the sessions are done
+        service.wait_for = listen.drained
     return top
 
 

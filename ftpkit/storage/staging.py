@@ -18,6 +18,7 @@ Public API: none (internal to put).
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -75,6 +76,14 @@ def _read_note(staging_fd: int, stem: str) -> dict[str, object] | None:
     return note if isinstance(note, dict) else None
 
 
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _remove(staging_fd: int, stem: str) -> int:
     """Delete a staged upload; the bytes it held."""
     size = 0
@@ -106,14 +115,59 @@ def staged_bytes(home_fd: int) -> int:
 
 @define
 class Staging:
-    """The staging directory of one home; see L{LocalStorage.start_upload}."""
+    """
+    The staging directory of one home; see L{LocalStorage.start_upload}.
+
+    An upload holds an exclusive lock (flock) on its C{.part} for as long as it has
+    it open, and a staged upload is resumed, discarded or swept only by whoever can
+    take that lock: two uploads never write one file, even when they start at the
+    same moment in different sessions (or processes), or one starts while a cut
+    one is still finishing its last write.
+    """
 
     fd: int
     sums_fd: int
+    _claimed: dict[str, int] = field(factory=dict)  # stem -> locked .part descriptor
 
     def close(self) -> None:
+        for fd in self._claimed.values():
+            os.close(fd)
+        self._claimed.clear()
         os.close(self.fd)
         os.close(self.sums_fd)
+
+    def claim(self, stem: str) -> bool:
+        """Lock C{stem}'s .part for this upload; False if another holds it (or it is gone)."""
+        if stem in self._claimed:
+            return True
+        try:
+            fd = os.open(f"{stem}.part", _PART, dir_fd=self.fd)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._claimed[stem] = fd
+        return True
+
+    def take(self, stem: str) -> int:
+        """The locked descriptor of a claimed C{stem}, now the caller's to close."""
+        if not self.claim(stem):
+            raise CommandError(ErrorCode.INTERNAL_ERROR, "a staged upload is in use")
+        return self._claimed.pop(stem)
+
+    def release(self, stem: str) -> None:
+        fd = self._claimed.pop(stem, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _remove_claimed(self, stem: str) -> int:
+        try:
+            return _remove(self.fd, stem)
+        finally:
+            self.release(stem)
 
     def stems(self, vpath: str | None = None) -> list[str]:
         prefix = _key(vpath) if vpath is not None else ""
@@ -131,6 +185,10 @@ class Staging:
         for stem in self.stems(vpath):
             if stem in busy:
                 continue
+            if not self.claim(stem):
+                if not _exists(self.fd, f"{stem}.part"):  # a note left by a crash
+                    freed += _remove(self.fd, stem)
+                continue  # else in use: this or another session's upload is writing it
             note = _read_note(self.fd, stem)
             try:
                 length = os.stat(f"{stem}.part", dir_fd=self.fd, follow_symlinks=False).st_size
@@ -139,37 +197,42 @@ class Staging:
             if note is None or note.get("path") != vpath or note.get("size") != size \
                     or length < 0 or length > size:
                 if note is None or note.get("path") == vpath:
-                    freed += _remove(self.fd, stem)
+                    freed += self._remove_claimed(stem)
+                else:
+                    self.release(stem)
                 continue
             if length > best_len:
                 if best is not None:
-                    freed += _remove(self.fd, best)
+                    freed += self._remove_claimed(best)
                 best, best_len = stem, length
             else:
-                freed += _remove(self.fd, stem)
+                freed += self._remove_claimed(stem)
         return best, freed
 
     def create(self, vpath: str, size: int) -> str:
         stem = f"{_key(vpath)}-{secrets.token_hex(4)}"
         note = json.dumps({"path": vpath, "size": size, "created": time.time()}).encode()
+        # the .part first, locked: it is found (by its note) only once it is ours
+        part = os.open(f"{stem}.part", _PART | os.O_CREAT | os.O_EXCL, 0o600, dir_fd=self.fd)
+        fcntl.flock(part, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._claimed[stem] = part
         fd = os.open(f"{stem}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
                      dir_fd=self.fd)
         try:
             os.write(fd, note)
         finally:
             os.close(fd)
-        os.close(os.open(f"{stem}.part", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                         0o600, dir_fd=self.fd))
         return stem
 
     def discard(self, stems: Sequence[str]) -> int:
-        return sum(_remove(self.fd, stem) for stem in stems)
+        """Delete these staged uploads, except those another upload holds; bytes freed."""
+        return sum(self._remove_claimed(stem) for stem in stems if self.claim(stem))
 
     def sweep(self, older_than: float, busy: Collection[str]) -> int:
         """Delete staged uploads idle since before C{older_than} (epoch); bytes freed."""
         freed = 0
         for stem in self.stems():
-            if stem in busy:
+            if stem in busy or not self.claim(stem):
                 continue
             try:
                 idle_since = os.stat(f"{stem}.part", dir_fd=self.fd,
@@ -177,7 +240,9 @@ class Staging:
             except FileNotFoundError:
                 idle_since = 0
             if idle_since < older_than:
-                freed += _remove(self.fd, stem)
+                freed += self._remove_claimed(stem)
+            else:
+                self.release(stem)
         return freed
 
 
@@ -199,7 +264,7 @@ class LocalUpload:
     closed: bool = field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._fd = os.open(f"{self.stem}.part", _PART, dir_fd=self._staging.fd)
+        self._fd = self._staging.take(self.stem)  # locked: no other upload can write it
 
     @property
     def id(self) -> str:
@@ -234,6 +299,10 @@ class LocalUpload:
         """Make the staged file the target, durably; the entry it replaced, if any."""
         os.fsync(self._fd)
         st = os.fstat(self._fd)
+        if st.st_size != self.size:  # never commit what is not exactly the declared file
+            raise CommandError(ErrorCode.CHECKSUM_MISMATCH,
+                               f"the staged data is {st.st_size} bytes, not the declared "
+                               f"{self.size}; nothing was stored")
         parts = paths.split(self.path)
         dir_fd = self._open_dir(parts[:-1])
         try:

@@ -133,7 +133,7 @@ class Server:
             return 0
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
+        code = self.process.wait(timeout=60)  # a graceful stop: up to shutdown_grace + 10 s
         self.process = None
         return code
 

@@ -13,7 +13,7 @@ from ftpkit.server.audit import AUDIT_NAMESPACE, Audit
 from tests.serverkit import Wire
 from tests.unit.test_transfers import get, home, put
 
-PEER = "192.168.1.1:54321"  # StringTransport's
+PEER = "192.0.2.1:40000"  # the test Wire's peer
 
 
 class Audited(Wire):

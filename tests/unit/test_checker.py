@@ -118,3 +118,41 @@ def test_utf8_names_and_passwords(tmp_path: Path) -> None:
     assert check(checker, b"carol", "pässwörd ☃".encode()) == "carol"
     with pytest.raises(UnauthorizedLogin):
         check(checker, b"carol", "pässwörd ☃".encode("latin-1", "replace"))
+
+
+def argon2_parameters(encoded: str) -> str:
+    """'$argon2id$v=19$m=65536,t=3,p=4$salt$hash' -> 'argon2id v=19 m=65536,t=3,p=4'."""
+    return " ".join(encoded.split("$")[1:4])
+
+
+def test_the_dummy_hash_costs_what_a_real_hash_does(tmp_path: Path) -> None:
+    real = PasswordHasher()
+    users = make_users(tmp_path)
+    users.add("dave", real.hash("dave-pw"), None, None)
+    assert argon2_parameters(real.dummy_hash) == argon2_parameters(stored_hash(users, "dave"))
+
+
+def test_the_dummy_hash_is_made_before_the_first_login(users: UserDB) -> None:
+    hasher = PasswordHasher.cheap()
+    UserDBChecker(users, hasher, InlineThreads())
+    assert "dummy_hash" in vars(hasher)  # so the first unknown user costs no extra hash
+
+
+def test_unknown_users_take_as_long_as_wrong_passwords(tmp_path: Path) -> None:
+    """Wall-clock, interleaved, medians within 2x (argon2 at a few ms a check)."""
+    import statistics
+    import time
+
+    real = PasswordHasher(argon2.PasswordHasher(time_cost=2, memory_cost=4096, parallelism=1))
+    users = make_users(tmp_path)
+    users.add("dave", real.hash("dave-pw"), None, None)
+    checker = UserDBChecker(users, real, InlineThreads())
+    times: dict[bytes, list[float]] = {b"dave": [], b"nobody": []}
+    for _ in range(7):
+        for name in times:
+            start = time.perf_counter()
+            with pytest.raises(UnauthorizedLogin):
+                check(checker, name, b"wrong")
+            times[name].append(time.perf_counter() - start)
+    known, unknown = (statistics.median(t) for t in times.values())
+    assert 0.5 < unknown / known < 2.0, (known, unknown)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import struct
 from pathlib import Path
 from typing import Any
@@ -256,3 +258,66 @@ def test_frames_written_during_a_zero_copy_send_wait_for_its_end(tmp_path: Path)
     wire.session.releaseWrites()
     (reply,) = wire.messages()
     assert reply["type"] == "error" and reply["code"] == "auth_required"
+
+class Sink:
+    def __init__(self) -> None:
+        self.lost_calls = 0
+
+    def data(self, chunk: bytes) -> None:
+        raise AssertionError("no data can come")
+
+    def end(self, checksum: str | None, abort: bool) -> None:
+        raise AssertionError("no end can come")
+
+    def lost(self) -> None:
+        self.lost_calls += 1
+
+
+def test_an_upload_starting_after_the_client_left_is_told_at_once(tmp_path: Path) -> None:
+    """Else its put would wait for data forever, holding its staging and reservation."""
+    wire = Wire(tmp_path)
+    wire.session.connectionLost(None)
+    sink = Sink()
+    wire.session.routeData(1, sink)
+    assert sink.lost_calls == 1
+
+
+class Refused(Command):
+    """Fails as storage does when the OS refuses (read-only, immutable, full)."""
+
+    name = "refused"
+    description = "raises an OSError"
+    requires_login = False
+
+    def __init__(self) -> None:
+        self.errno = errno.EROFS
+
+    def run(self, context: Any, args: dict[str, Any]) -> Any:
+        raise OSError(self.errno, os.strerror(self.errno), "/srv/homes/alice/secret")
+
+
+@pytest.mark.parametrize("number, code", [
+    (errno.EROFS, "permission_denied"), (errno.EACCES, "permission_denied"),
+    (errno.EPERM, "permission_denied"), (errno.ENOSPC, "storage_full"),
+    (errno.EDQUOT, "storage_full"),
+])
+def test_storage_refusals_get_a_clear_code(tmp_path: Path, number: int, code: str) -> None:
+    refused = Refused()
+    refused.errno = number
+    wire = Wire(tmp_path, registry=registry_with(refused))
+    wire.messages()
+    reply = wire.ask("refused")
+    assert reply["code"] == code
+    assert "/srv" not in reply["message"] and "Traceback" not in reply["message"]
+    assert wire.ok("commands")
+
+
+def test_unknown_user_answered_after_the_same_delay(tmp_path: Path) -> None:
+    wire = Wire(tmp_path)
+    wire.messages()
+    for user in ("mallory", "alice"):
+        wire.request("login", user=user, password="nope")
+        wire.clock.advance(0.99)
+        assert wire.messages() == []
+        wire.clock.advance(0.01)
+        assert wire.messages()[0]["code"] == "auth_failed"

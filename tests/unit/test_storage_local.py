@@ -462,3 +462,46 @@ def test_other_errors_propagate() -> None:
     with pytest.raises(OSError) as info, local._mapped("/v"):
         raise OSError(errno.EIO, "I/O error")
     assert not isinstance(info.value, CommandError)
+
+
+# -- staged uploads held by one upload at a time ---------------------------------------
+
+
+def test_an_upload_being_written_is_never_handed_to_another(storage: LocalStorage) -> None:
+    """Even when the caller's list of uploads under way is stale (another session, or
+    one just starting): the staged file is locked while an upload holds it."""
+    first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    first.append([b"01234"])
+    second, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert (second.stem != first.stem, second.offset) == (True, 0)
+    restarted, freed = result(storage.start_upload("/new.bin", 10, True, frozenset()))
+    assert restarted.stem not in (first.stem, second.stem) and freed == 0  # both kept
+    for upload in (second, restarted):
+        upload.discard()
+    first.close()
+    resumed, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert (resumed.stem, resumed.offset) == (first.stem, 5)  # free again: resumed
+    resumed.discard()
+
+
+def test_a_staged_file_not_of_the_declared_size_is_never_committed(
+        storage: LocalStorage, home: Path) -> None:
+    upload, _ = result(storage.start_upload("/new.bin", 4, False, frozenset()))
+    upload.append([b"abc", b"de"])  # one byte too many, however it came
+    with pytest.raises(CommandError) as e:
+        upload.commit("sha256", "0" * 64)
+    assert e.value.code == "checksum_mismatch"
+    assert not (home / "new.bin").exists()
+    upload.discard()
+
+
+def test_a_note_without_its_staged_data_is_cleaned_up(storage: LocalStorage,
+                                                      home: Path) -> None:
+    first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    staging = home / ".ftpkit" / "staging"
+    first.discard()
+    (staging / f"{first.stem}.json").write_text('{"path": "/new.bin", "size": 10}')
+    again, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert sorted(p.name for p in staging.iterdir()) == [f"{again.stem}.json",
+                                                         f"{again.stem}.part"]
+    again.discard()

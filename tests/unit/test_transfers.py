@@ -344,9 +344,12 @@ def test_user_rate_limit_paces_uploads(tmp_path: Path) -> None:
 
 def test_concurrent_uploads_share_the_transfer_memory(tmp_path: Path) -> None:
     from ftpkit.server.channel import MIN_SHARE, Channel
+    from ftpkit.server.limits import Limits
     from tests.serverkit import make_factory
 
-    factory = make_factory(tmp_path, policy=SessionPolicy(transfer_memory=8 * 1024 * 1024))
+    many_transfers = Limits(max_transfers_per_user=100)
+    factory = make_factory(tmp_path, policy=SessionPolicy(transfer_memory=8 * 1024 * 1024),
+                           limits=many_transfers)
     wires = [Wire(tmp_path, factory=factory) for _ in range(4)]
     for w in wires:
         w.messages()
@@ -356,7 +359,8 @@ def test_concurrent_uploads_share_the_transfer_memory(tmp_path: Path) -> None:
         shares.append(Channel(w.session, 99).buffer_share())
         start_put(w, f"/f{i}.bin", 10)  # now receiving: counts for the next ones
     assert shares == [4 * 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024 // 3, 2 * 1024 * 1024]
-    many = make_factory(tmp_path / "many", policy=SessionPolicy(transfer_memory=1024 * 1024))
+    many = make_factory(tmp_path / "many", policy=SessionPolicy(transfer_memory=1024 * 1024),
+                        limits=many_transfers)
     crowd = [Wire(tmp_path / "many", factory=many) for _ in range(8)]
     for i, w in enumerate(crowd):
         w.messages()
