@@ -501,11 +501,20 @@ class Sampler:
         self.thread.join()
 
 
-def start_ftpkit(work: Path, backlog: int) -> tuple[subprocess.Popen[Any], int]:
+def start_ftpkit(work: Path, backlog: int, sessions: int) -> tuple[subprocess.Popen[Any], int]:
     subprocess.run([str(BIN / "ftpkit-admin"), "--users", str(work / "users.sqlite"), "add",
                     USER], input=PASSWORD + "\n", text=True, check=True, capture_output=True)
     port_file = work / "port"
+    # pyftpdlib runs with no connection limits; so does ftpkit here (docs/operations.md,
+    # "Benchmarks"): all N sessions come from 127.0.0.1 as one user, and N logins queued
+    # on argon2id may take longer than the default login timeout.
+    n = 2 * sessions + 100
+    (work / "bench.toml").write_text(
+        f"[limits]\nmax_connections = {n}\nmax_connections_per_ip = {n}\n"
+        f"max_sessions_per_user = {n}\nmax_transfers_per_user = {n}\n"
+        "login_timeout = 0\nidle_timeout = 0\n")
     proc = PROCS.spawn([str(BIN / "twistd"), "--pidfile=", "--logfile=-", "-n", "ftpkit",
+                        "--config", str(work / "bench.toml"),
                         "--listen", "tcp:0:interface=127.0.0.1"
                         + (f":backlog={backlog}" if backlog else ""), "--port-file", str(port_file),
                         "--root", str(work / "homes"), "--users", str(work / "users.sqlite")],
@@ -520,7 +529,7 @@ def start_ftpkit(work: Path, backlog: int) -> tuple[subprocess.Popen[Any], int]:
     return proc, int(port_file.read_text().split()[0])
 
 
-def start_pyftpdlib(work: Path, backlog: int) -> tuple[subprocess.Popen[Any], int]:
+def start_pyftpdlib(work: Path, backlog: int, sessions: int) -> tuple[subprocess.Popen[Any], int]:
     proc = PROCS.spawn(self_cmd("--pyftpd-server", work / "homes" / USER, backlog),
                        stdout=subprocess.PIPE, stderr=open(work / "server.log", "wb"), text=True)
     assert proc.stdout is not None
@@ -552,8 +561,8 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
         local = work / "local"
         local.mkdir()
         log = work / "drivers.log"
-        server, port = (start_ftpkit if kind == "ftpkit" else start_pyftpdlib)(work,
-                                                                             opts.backlog)
+        start = start_ftpkit if kind == "ftpkit" else start_pyftpdlib
+        server, port = start(work, opts.backlog, opts.sessions)
         pid = server.pid
         driver_kind = "ftpkit" if kind == "ftpkit" else "ftplib"
         r: dict[str, Any] = {"rss_before_login": proc_status(pid)}
