@@ -106,6 +106,13 @@ def test_only_plain_tcp_with_an_empty_buffer_qualifies() -> None:
     assert raw_socket(StringTransport()) is None
 
 
+def random_file(tmp_path: Path, size: int) -> tuple[bytes, int]:
+    """A file of C{size} random bytes, and a descriptor open on it (closed by the test)."""
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    return data, os.open(tmp_path / "f", os.O_RDONLY)
+
+
 class DrainingReactor:
     """Says the socket is writable as soon as asked, after the reader has read."""
 
@@ -126,9 +133,7 @@ class DrainingReactor:
 def test_run_waits_on_the_reactor_whenever_the_socket_is_full(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair
-    data = os.urandom(8 << 20)
-    (tmp_path / "f").write_bytes(data)
-    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    data, fd = random_file(tmp_path, 8 << 20)
     reactor = DrainingReactor(b)
     positions: list[int] = []
     try:
@@ -147,9 +152,7 @@ def test_run_waits_on_the_reactor_whenever_the_socket_is_full(tmp_path: Path, pa
 def test_run_stopped_early_still_finishes_the_frame_under_way(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair
-    data = os.urandom(3 << 20)
-    (tmp_path / "f").write_bytes(data)
-    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    data, fd = random_file(tmp_path, 3 << 20)
     reactor = DrainingReactor(b)
     trips = [0]
 
