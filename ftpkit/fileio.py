@@ -1,5 +1,6 @@
 """
-Blocking file writes of many buffers at once (both ends of a transfer use it).
+Blocking file I/O both ends of a transfer use: writing many buffers at once, and
+hashing a range of a file.
 
 test-case-name: tests.unit.test_transfer
 
@@ -9,9 +10,11 @@ Public API: none (internal).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 IOV_MAX = 1024  # os.writev takes at most this many buffers (Linux, macOS)
+HASH_BLOCK = 1 << 20  # bytes read per system call when hashing
 
 
 def write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> int:
@@ -31,3 +34,19 @@ def write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> int:
         if written:
             pending[0] = pending[0][written:]
     return total
+
+
+def hash_range(fd: int, hasher: Any, start: int, end: int, short: Callable[[], Exception],
+               buffer: memoryview | None = None) -> None:
+    """
+    Feed bytes [start, end) of C{fd} to C{hasher}, read into one reused buffer (no
+    allocation per block); raises C{short()} if the file ends before C{end}.
+    """
+    buffer = buffer if buffer is not None else memoryview(bytearray(HASH_BLOCK))
+    position = start
+    while position < end:
+        got = os.preadv(fd, [buffer[:min(len(buffer), end - position)]], position)
+        if not got:
+            raise short()
+        hasher.update(buffer[:got])
+        position += got

@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, RemoteError
-from ftpkit.fileio import write_all
+from ftpkit.fileio import HASH_BLOCK, hash_range, write_all
 from ftpkit.protocol import rawsend
 from ftpkit.storage import checksums
 from ftpkit.transfer import (
@@ -166,29 +166,19 @@ def _zero_copy(protocol: ClientProtocol, fd: int, offset: int, size: int,
     sock_fd = rawsend.raw_socket(protocol.transport)
     if sock_fd is None:
         return None
-    buffer = memoryview(bytearray(1 << 20))
+    buffer = memoryview(bytearray(HASH_BLOCK))
 
-    def hash_range(position: int, length: int) -> None:  # in a thread, before sending
-        end = position + length
-        while position < end:
-            got = os.preadv(fd, [buffer[:min(len(buffer), end - position)]], position)
-            if not got:
-                raise rawsend.Changed("the file is shorter than it was")
-            hasher.update(buffer[:got])
-            position += got
+    def hash_frame(position: int, length: int) -> None:  # in a thread, before sending
+        hash_range(fd, hasher, position, position + length,
+                   lambda: rawsend.Changed("the file is shorter than it was"), buffer)
 
-    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", before=hash_range,
+    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", before=hash_frame,
                                  frame=max(1, min(frame, rawsend.FRAME)))
 
 
 def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:
-    position = 0
-    while position < end:
-        data = os.pread(fd, min(1 << 20, end - position), position)
-        if not data:
-            raise TransferError("changed", "the local file is shorter than before")
-        hasher.update(data)
-        position += len(data)
+    hash_range(fd, hasher, 0, end,
+               lambda: TransferError("changed", "the local file is shorter than before"))
 
 
 def partial_paths(local: Path) -> tuple[Path, Path]:

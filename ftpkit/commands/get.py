@@ -22,6 +22,7 @@ from ftpkit.commands.base import Command
 from ftpkit.commands.files import avatar_of, path_arg
 from ftpkit.commands.interfaces import ICommandContext
 from ftpkit.commands.put import user_bucket
+from ftpkit.fileio import hash_range
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums
 from ftpkit.transfer import pump, read_block, sleep
@@ -103,10 +104,5 @@ class Get(Command):
 
 
 def _hash_range(download: Any, hasher: checksums.Hasher, start: int, end: int) -> None:
-    position = start
-    while position < end:
-        data = download.read(position, min(1 << 20, end - position))
-        if not data:
-            raise CommandError(ErrorCode.CHANGED, "the file changed while it was being read")
-        hasher.update(data)
-        position += len(data)
+    hash_range(download.fileno(), hasher, start, end, lambda: CommandError(
+        ErrorCode.CHANGED, "the file changed while it was being read"))

@@ -30,7 +30,7 @@ from contextlib import suppress
 
 from attrs import define, field
 
-from ftpkit.fileio import write_all
+from ftpkit.fileio import hash_range, write_all
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums, paths
 from ftpkit.storage.interfaces import Entry
@@ -270,18 +270,13 @@ class LocalUpload:
     def id(self) -> str:
         return self.stem
 
-    def hash_prefix(self, hasher: checksums.Hasher, chunk: int = 1 << 20) -> None:
+    def hash_prefix(self, hasher: checksums.Hasher) -> None:
         """Feed the bytes staged before this attempt to C{hasher}."""
         fd = os.open(f"{self.stem}.part", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
                      dir_fd=self._staging.fd)
         try:
-            done = 0
-            while done < self.offset:
-                data = os.pread(fd, min(chunk, self.offset - done), done)
-                if not data:
-                    raise CommandError(ErrorCode.INTERNAL_ERROR, "staged data vanished")
-                hasher.update(data)
-                done += len(data)
+            hash_range(fd, hasher, 0, self.offset,
+                       lambda: CommandError(ErrorCode.INTERNAL_ERROR, "staged data vanished"))
         finally:
             os.close(fd)
 

@@ -152,3 +152,24 @@ def test_write_all_survives_short_writes_and_many_buffers(
         os.close(fd)
     assert target.read_bytes() == b"".join(pieces)
     assert len(calls) > 1
+
+
+def test_hash_range_hashes_exactly_the_range_and_reports_a_short_file(tmp_path: Any) -> None:
+    import hashlib
+    import os
+
+    import pytest
+
+    from ftpkit import fileio
+
+    data = os.urandom(3 * fileio.HASH_BLOCK + 123)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        hasher = hashlib.sha256()
+        fileio.hash_range(fd, hasher, 1000, len(data) - 7, lambda: AssertionError("short"))
+        assert hasher.hexdigest() == hashlib.sha256(data[1000:-7]).hexdigest()
+        with pytest.raises(EOFError):
+            fileio.hash_range(fd, hashlib.sha256(), 0, len(data) + 1, EOFError)
+    finally:
+        os.close(fd)
