@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from measure_transfer import prepare  # scripts/ is on sys.path when run as a script
+
 from ftpkit.units import format_size, parse_size
 
 BIN = Path(sys.executable).parent
@@ -36,14 +38,7 @@ def main() -> None:
         work = Path(tmp)
         subprocess.run([sys.executable, str(SCRIPTS / "make_cert.py"), "--dir",
                         str(work / "tls")], check=True, capture_output=True)
-        users = work / "users.sqlite"
-        subprocess.run([str(BIN / "ftpkit-admin"), "--users", str(users), "add", "bench"],
-                       input="bench\n", text=True, check=True, capture_output=True)
-        source = work / "source.bin"
-        with open(source, "wb") as f:
-            block = os.urandom(1 << 20)
-            for _ in range(size >> 20):
-                f.write(block)
+        users, source = prepare(work, size)
         port_file = work / "port"
         tls = f"privateKey={work / 'tls/server.key'}:certKey={work / 'tls/server.pem'}"
         server = subprocess.Popen(

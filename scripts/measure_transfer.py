@@ -52,6 +52,19 @@ def sampled(pid: int, command: list[str], env: dict[str, str]) -> tuple[float, l
     return took, samples
 
 
+def prepare(work: Path, size: int) -> tuple[Path, Path]:
+    """In C{work}: a user database with user bench (password bench), a C{size}-byte file."""
+    users = work / "users.sqlite"
+    subprocess.run([str(BIN / "ftpkit-admin"), "--users", str(users), "add", "bench"],
+                   input="bench\n", text=True, check=True, capture_output=True)
+    source = work / "source.bin"
+    with open(source, "wb") as f:
+        block = os.urandom(1 << 20)
+        for _ in range(size >> 20):
+            f.write(block)
+    return users, source
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", default="2G")
@@ -60,14 +73,7 @@ def main() -> None:
     size = parse_size(opts.size, allow_unlimited=False) or 0
     with tempfile.TemporaryDirectory(dir=opts.dir) as tmp:
         work = Path(tmp)
-        users = work / "users.sqlite"
-        subprocess.run([str(BIN / "ftpkit-admin"), "--users", str(users), "add", "bench"],
-                       input="bench\n", text=True, check=True, capture_output=True)
-        source = work / "source.bin"
-        with open(source, "wb") as f:
-            block = os.urandom(1 << 20)
-            for _ in range(size >> 20):
-                f.write(block)
+        users, source = prepare(work, size)
         port_file = work / "port"
         server = subprocess.Popen(
             [str(BIN / "twistd"), "--pidfile=", "--logfile=/dev/null", "-n", "ftpkit",
