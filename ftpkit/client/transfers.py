@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, RemoteError
 from ftpkit.fileio import HASH_BLOCK, hash_range, write_all
-from ftpkit.protocol import rawsend
+from ftpkit.protocol import rawrecv, rawsend
 from ftpkit.storage import checksums
 from ftpkit.transfer import (
     CHUNK,
@@ -70,12 +70,15 @@ def _interim_or_failure(final: Deferred[Result]) -> Deferred[Result]:
 async def upload(client: Client, local: Path, remote: str, progress: Progress | None = None,
                  rate: float | None = None, restart: bool = False) -> Result:
     """Put C{local} at C{remote}; the server's result plus C{resumed_from}."""
-    size = (await client.threads.run(os.stat, local)).st_size
-    result = await _upload_once(client, local, remote, size, progress, rate, restart)
-    if result is None:  # the staged prefix differs from the local file: start over
-        result = await _upload_once(client, local, remote, size, progress, rate, True)
-        assert result is not None
-        result["restarted"] = True
+    try:
+        size = (await client.threads.run(os.stat, local)).st_size
+        result = await _upload_once(client, local, remote, size, progress, rate, restart)
+        if result is None:  # the staged prefix differs from the local file: start over
+            result = await _upload_once(client, local, remote, size, progress, rate, True)
+            assert result is not None
+            result["restarted"] = True
+    except OSError as e:  # the local side: connection trouble arrives as ConnectionClosed
+        raise local_error(local, e, "read") from None
     return result
 
 
@@ -194,14 +197,29 @@ def _read_note(note: Path, part: Path) -> tuple[int, str | None]:
         return 0, None
 
 
+def local_error(local: Path, error: OSError, doing: str) -> TransferError:
+    """A local file that cannot be read or written, as one line."""
+    return TransferError("local_error", f"cannot {doing} {local}: {error.strerror or error}")
+
+
 async def download(client: Client, remote: str, local: Path, progress: Progress | None = None,
                    rate: float | None = None) -> Result:
     """Get C{remote} into C{local}; the server's result plus C{resumed_from}."""
+    try:
+        return await _download(client, remote, local, progress, rate)
+    except OSError as e:  # the local side: connection trouble arrives as ConnectionClosed
+        raise local_error(local, e, "write") from None
+
+
+async def _download(client: Client, remote: str, local: Path, progress: Progress | None,
+                    rate: float | None) -> Result:
     part, note = partial_paths(local)
     held, version = await client.threads.run(_read_note, note, part)
+    fd = await client.threads.run(os.open, part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                  0o666)  # umask applies
     protocol = client.protocol
     interim_box: list[Deferred[Result]] = []
-    state: dict[str, Any] = {}
+    state: dict[str, Any] = {"fd": fd}
 
     args: dict[str, Any] = {"path": remote, "offset": held if version else 0}
     if version:
@@ -214,12 +232,23 @@ async def download(client: Client, remote: str, local: Path, progress: Progress 
         result = await final
         writer: SerialWriter = state["writer"]
         await writer.flush()
+    except (ConnectionClosed, OSError):
+        if "failure" in state:  # we closed the connection: the local error is the news
+            raise state["failure"] from None
+        raise
     finally:
         protocol.data_sink = None
+        protocol.cancelLend()
+        if "direct" in state:  # a direct run writes to the file until it is over
+            try:
+                await state["direct"]
+            except Exception as e:  # not expected; reported rather than lost
+                state.setdefault("failure", e)
         if "pauser" in state:
             state["pauser"].resume_all()
-        if "fd" in state:
-            await client.threads.run(_close_synced, state["fd"])
+        await client.threads.run(_close_synced, fd)
+    if "failure" in state:
+        raise state["failure"]
     digest = state["hasher"].hexdigest()
     if digest != result["checksum"]:
         await client.threads.run(_remove, part, note)
@@ -235,17 +264,27 @@ async def download(client: Client, remote: str, local: Path, progress: Progress 
 def _start_download(client: Client, info: Result, part: Path, note: Path,
                     progress: Progress | None, rate: float | None, state: dict[str, Any],
                     interim_box: list[Deferred[Result]]) -> None:
-    """Called on 'continue': open the partial file and route data frames to it."""
+    """Called on 'continue': prepare the partial file and route data frames to it."""
     protocol = client.protocol
     offset, size = int(info["offset"]), int(info["size"])
     hasher = checksums.new_hasher(info["algorithm"])
-    note.write_text(json.dumps({"path": info["path"], "version": info["version"],
-                                "size": size}))
-    fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)  # umask applies
-    os.ftruncate(fd, offset)  # a changed file restarts at 0; drop any stray tail
+    fd = state["fd"]
+
+    def fail(error: BaseException) -> None:
+        """The local file cannot be written: a get cannot be stopped but by closing."""
+        if "failure" not in state:
+            state["failure"] = error
+            protocol.transport.loseConnection()
+
+    try:
+        note.write_text(json.dumps({"path": info["path"], "version": info["version"],
+                                    "size": size}))
+        os.ftruncate(fd, offset)  # a changed file restarts at 0; drop any stray tail
+    except OSError as e:
+        fail(e)
     prefix = [offset]
 
-    def write(chunks: list[Buffer]) -> None:  # in a thread, in order
+    def write(chunks: Sequence[Buffer]) -> None:  # in a thread, in order
         if prefix[0]:
             _hash_fd(fd, hasher, prefix[0])
             prefix[0] = 0
@@ -256,11 +295,14 @@ def _start_download(client: Client, info: Result, part: Path, note: Path,
 
     pauser = Pauser(protocol.pauseFrames, protocol.resumeFrames)
     writer = SerialWriter(write, client.threads, lambda: pauser.pause("backlog"),
-                          lambda: pauser.resume("backlog"))
+                          lambda: pauser.resume("backlog"),
+                          on_failure=lambda failure: fail(cast(BaseException, failure.value)))
     bucket = TokenBucket(rate, client.reactor) if rate else None
     done = [offset]
 
     def sink(chunk: Buffer) -> None:
+        if "failure" in state:
+            return  # the local file failed: what still arrives is dropped
         writer.feed(chunk)
         done[0] += len(chunk)
         if progress:
@@ -269,13 +311,60 @@ def _start_download(client: Client, info: Result, part: Path, note: Path,
             pauser.pause("rate")
             client.reactor.callLater(delay, pauser.resume, "rate")
 
-    state.update(hasher=hasher, fd=fd, writer=writer, pauser=pauser)
+    state.update(hasher=hasher, writer=writer, pauser=pauser)
     if offset == size:  # nothing more will come: hash what we hold
         writer.feed(b"")
     protocol.data_sink = sink
+    if bucket is None and offset < size and "failure" not in state:
+        def taken(n: int) -> None:
+            done[0] += n
+            if progress:
+                progress(done[0], size)
+
+        _receive_direct(client, writer, write, lambda: size - done[0], taken, fail, state)
     if progress:
         progress(offset, size)
     interim_box[0].callback(info)
+
+
+def _receive_direct(client: Client, writer: SerialWriter,
+                    write: Callable[[list[memoryview]], None], remaining: Callable[[], int],
+                    taken: Callable[[int], None], fail: Callable[[BaseException], None],
+                    state: dict[str, Any]) -> None:
+    """
+    On plain TCP: once the framing has delivered what it holds and C{writer} has
+    written it, read the download's data frames in a thread, straight to C{write}.
+    """
+    protocol = client.protocol
+    if rawsend.tcp_socket(protocol.transport) is None:
+        return
+
+    def start(flushed: object) -> None:
+        sock_fd = rawsend.tcp_socket(protocol.transport)
+        if isinstance(flushed, Failure) or sock_fd is None or remaining() <= 0 \
+                or protocol.framesStopped or "failure" in state:
+            protocol.reclaimReading(b"", protocol.dataFrameRemaining)
+            return
+        raw = rawrecv.RawReceive.start(sock_fd, write, remaining(), protocol.MAX_LENGTH,
+                                       data_left=protocol.dataFrameRemaining)
+        state["direct"] = Deferred.fromCoroutine(_direct(client, raw, taken, fail))
+
+    def lent() -> None:
+        writer.flush().addBoth(start)
+
+    protocol.lendReading(lent)
+
+
+async def _direct(client: Client, raw: rawrecv.RawReceive, taken: Callable[[int], None],
+                  fail: Callable[[BaseException], None]) -> None:
+    protocol = client.protocol
+    try:
+        await rawrecv.run(raw, client.threads, client.reactor,
+                          lambda: not protocol.framesStopped, taken)
+    finally:
+        protocol.reclaimReading(*raw.handback())
+    if raw.failure is not None:
+        fail(raw.failure)
 
 
 def _close_synced(fd: int) -> None:

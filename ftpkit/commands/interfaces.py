@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
 
@@ -73,6 +74,37 @@ class IDataSink(Interface):
 
     def lost() -> None:
         """The connection closed before the end."""
+
+
+class IDirectSink(IDataSink):
+    """
+    A sink that can also take data frames' bytes straight from the socket, in a
+    thread: on plain TCP the channel then reads the client itself (no copy and no
+    hand-off per read). Frames it does not take that way still go to data().
+    """
+
+    def direct_remaining() -> int:
+        """Data bytes still expected, or 0 to refuse direct delivery (rate limits, say)."""
+
+    def direct_write(buffers: list[memoryview]) -> None:
+        """
+        Blocking, in a thread, one call at a time, in order: the next bytes of the
+        upload. They are valid only during the call: hash or write them, do not keep
+        them. An exception ends direct delivery; the channel reports it to
+        direct_failed().
+        """
+
+    def direct_taken(n: int) -> None:
+        """On the reactor thread: direct_write() has taken C{n} more bytes."""
+
+    def direct_running(done: Deferred[None]) -> None:
+        """
+        Direct delivery has started; C{done} (a Deferred) fires when it is over. No
+        direct_write() runs after it has fired, so close the file only then.
+        """
+
+    def direct_failed(error: BaseException) -> None:
+        """direct_write() raised C{error}; everything else still comes to data()."""
 
 
 class IDataChannel(Interface):

@@ -17,6 +17,7 @@ declared size is refused.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from attrs import define, field
@@ -28,7 +29,7 @@ from ftpkit.auth.avatar import Avatar
 from ftpkit.commands.args import Arg
 from ftpkit.commands.base import Command
 from ftpkit.commands.files import avatar_of, path_arg
-from ftpkit.commands.interfaces import ICommandContext, IDataChannel, IDataSink
+from ftpkit.commands.interfaces import ICommandContext, IDataChannel, IDirectSink
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.storage import checksums, paths
 from ftpkit.storage.quota import QuotaAccount
@@ -50,10 +51,15 @@ def user_bucket(context: ICommandContext, account: QuotaAccount) -> TokenBucket 
     return bucket
 
 
-@implementer(IDataSink)
+@implementer(IDirectSink)
 @define
 class Receiver:
-    """Takes an upload's data frames: checks them against the quota, writes them in order."""
+    """
+    Takes an upload's data frames: checks them against the quota, writes them in
+    order. They come either through data() on the reactor thread, queued for the disk
+    threads, or (plain TCP, no rate limit) through direct_write() in the channel's
+    own thread, straight from the socket.
+    """
 
     upload: Any  # LocalUpload
     hasher: checksums.Hasher
@@ -66,6 +72,7 @@ class Receiver:
     bucket: TokenBucket | None = None
     _writer: SerialWriter = field(init=False)
     _failed: bool = field(default=False, init=False)
+    _direct: Deferred[None] | None = field(default=None, init=False)  # a direct run under way
 
     def __attrs_post_init__(self) -> None:
         share = self.channel.buffer_share()
@@ -81,7 +88,7 @@ class Receiver:
         if not self.done.called:
             self.done.errback(failure)
 
-    def _write(self, chunks: list[Buffer]) -> None:  # in a thread
+    def _write(self, chunks: Sequence[Buffer]) -> None:  # in a thread
         for chunk in chunks:
             self.hasher.update(chunk)
         self.upload.append(chunks)
@@ -110,6 +117,49 @@ class Receiver:
                 self.channel.pause("rate")
                 self.context.clock.callLater(delay, self.channel.resume, "rate")
 
+    # -- direct delivery (IDirectSink) ----------------------------------------------
+
+    def direct_remaining(self) -> int:
+        return 0 if self.bucket is not None or self._failed else self.expected - self.received
+
+    def direct_write(self, buffers: list[memoryview]) -> None:  # in the channel's thread
+        self._write(buffers)
+
+    def direct_taken(self, n: int) -> None:
+        self.received += n
+        self.account.charge(n)
+        self.account.release(n)
+
+    def direct_running(self, done: Deferred[None]) -> None:
+        self._direct = done
+
+        def over(result: object) -> object:
+            self._direct = None
+            return result
+
+        done.addBoth(over)
+
+    def direct_failed(self, error: BaseException) -> None:
+        self._write_failed(Failure(error))
+
+    def _settled(self) -> Deferred[None]:
+        """Fires once no write is under way, queued or direct."""
+        flushed = self._writer.flush()
+        direct = self._direct
+        if direct is None:
+            return flushed
+        waiter: Deferred[None] = Deferred()
+
+        def over(result: object) -> object:
+            waiter.callback(None)
+            return result
+
+        def then(_: object) -> Deferred[None]:
+            return waiter
+
+        direct.addBoth(over)
+        return flushed.addBoth(then)
+
     def end(self, checksum: str | None, abort: bool) -> None:
         if self._failed:
             return
@@ -133,7 +183,7 @@ class Receiver:
         self._failed = True
         if not self.done.called:
             # let writes under way finish before the caller closes or discards the file
-            self._writer.flush().addBoth(
+            self._settled().addBoth(
                 lambda _: None if self.done.called else self.done.errback(error))
 
 

@@ -19,6 +19,7 @@ Public API: none (internal; the framing is specified in docs/protocol.md).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -73,6 +74,8 @@ class FrameReceiver(Int32StringReceiver):
         self._framesPaused = False
         self._delivering = False
         self._stopped = False
+        self._lent = False  # someone else reads the socket (ftpkit.protocol.rawrecv)
+        self._lend: Callable[[], None] | None = None  # ... as soon as the buffer is empty
 
     # -- receiving -----------------------------------------------------------
 
@@ -103,6 +106,8 @@ class FrameReceiver(Int32StringReceiver):
             self._delivering = False
         if self._stopped:
             self._drop()
+        elif self._lend is not None:
+            self._lend_when_drained()
 
     def _deliver_piece(self) -> None:
         read, head = self._reads[0], self._head
@@ -189,9 +194,47 @@ class FrameReceiver(Int32StringReceiver):
         """Deliver buffered frames again, and read from the transport."""
         if self._framesPaused:
             self._framesPaused = False
-            if self.transport is not None and not self._stopped:
+            if self.transport is not None and not self._stopped and not self._lent:
                 self.transport.resumeProducing()
             self._deliver()
+
+    def lendReading(self, lent: Callable[[], None]) -> None:
+        """
+        Once every byte buffered here has been delivered, stop reading the transport
+        and call C{lent()}: another reader may then take the socket's bytes (a raw
+        receive) until L{reclaimReading}. Never called if frames stop first.
+        """
+        if not self._stopped and not self._lent:
+            self._lend = lent
+            self._lend_when_drained()
+
+    def cancelLend(self) -> None:
+        """Forget a L{lendReading} not yet carried out."""
+        self._lend = None
+
+    def _lend_when_drained(self) -> None:
+        if self._lend is not None and not self._buffered and not self._stopped:
+            lent, self._lend = self._lend, None
+            self._lent = True
+            self.transport.pauseProducing()
+            lent()
+
+    def reclaimReading(self, leftover: bytes, data_left: int) -> None:
+        """
+        Read the transport again after L{lendReading}: C{leftover} is what the other
+        reader read past what it took, parsed first; C{data_left} body bytes of a data
+        frame are still to come (its header went to the other reader).
+        """
+        self._lent = False
+        if self._stopped:
+            return
+        self._data_left = data_left
+        if leftover:
+            self._reads.append(leftover)
+            self._buffered += len(leftover)
+        if not self._framesPaused:
+            self.transport.resumeProducing()
+        self._deliver()
 
     def stopFrames(self) -> None:
         """Deliver nothing more, whatever is buffered (used before closing)."""

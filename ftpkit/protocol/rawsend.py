@@ -33,10 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IWriteDescriptor
-from twisted.python.failure import Failure
-from zope.interface import implementer
+
+from ftpkit.protocol import waiting
 
 _HEADER = struct.Struct(">IB")
 DATA_KIND = 0x44
@@ -44,20 +42,29 @@ FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
 STALL = 0.005  # seconds a trip waits on a full socket before handing back to the reactor
 
 
-def raw_socket(transport: Any) -> int | None:
-    """The descriptor of a plain TCP transport with nothing buffered, else None."""
+def tcp_socket(transport: Any) -> int | None:
+    """The descriptor of a plain TCP transport that is still open, else None."""
     from twisted.internet import tcp
 
-    if not hasattr(os, "sendfile") or not isinstance(transport, tcp.Connection):
+    if not isinstance(transport, tcp.Connection):
         return None  # TLS and in-memory transports are wrappers, never tcp.Connection
     try:
-        idle = not transport._tempDataLen and len(transport.dataBuffer) == transport.offset
         fileno = transport.fileno()
     except AttributeError:  # another Twisted, or a closed connection
         return None
-    if not idle or transport.disconnecting or transport.disconnected:
+    if transport.disconnecting or transport.disconnected:
         return None
     return int(fileno)
+
+
+def raw_socket(transport: Any) -> int | None:
+    """The descriptor of a plain TCP transport with nothing buffered, else None."""
+    fileno = tcp_socket(transport) if hasattr(os, "sendfile") else None
+    try:
+        idle = not transport._tempDataLen and len(transport.dataBuffer) == transport.offset
+    except AttributeError:
+        return None
+    return fileno if idle else None
 
 
 class Changed(Exception):
@@ -148,7 +155,8 @@ async def run(raw: RawSend, threads: Any, reactor: Any, go_on: Callable[[], bool
     """
     Trips to C{threads} until C{raw} is done or C{go_on()} turns false, waiting on
     the reactor for the socket to drain whenever a trip finds it full. If stopped
-    early, a frame under way is finished first, so the peer's parser stays in step.
+    early, a frame under way is finished first, so the peer's parser stays in step,
+    unless the peer does not read for a while (L{waiting.RECHECK}): then it is left.
     Returns the position reached. Closes C{raw}'s duplicate descriptor.
     Raises OSError if the peer went away, L{Changed} if the file shrank.
     """
@@ -159,38 +167,9 @@ async def run(raw: RawSend, threads: Any, reactor: Any, go_on: Callable[[], bool
             await threads.run(raw.trip)
             if progress is not None:
                 progress(raw.position)
-            if raw.blocked:
-                await _writable(reactor, raw.sock.fileno())
+            if raw.blocked and not await waiting.writable(reactor, raw.sock.fileno()) \
+                    and not go_on():
+                break  # a peer that does not read, on a session going away
         return raw.position
     finally:
         raw.close()
-
-
-@implementer(IWriteDescriptor)
-class _WriteWaiter:
-    """Fires once a descriptor is writable; registered with the reactor by itself."""
-
-    def __init__(self, reactor: Any, fd: int) -> None:
-        self._reactor, self._fd = reactor, fd
-        self.ready: Deferred[None] = Deferred()
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def doWrite(self) -> None:
-        self._reactor.removeWriter(self)
-        if not self.ready.called:
-            self.ready.callback(None)
-
-    def connectionLost(self, reason: Failure) -> None:
-        if not self.ready.called:
-            self.ready.errback(reason)
-
-    def logPrefix(self) -> str:
-        return "ftpkit-rawsend"
-
-
-def _writable(reactor: Any, fd: int) -> Deferred[None]:
-    waiter = _WriteWaiter(reactor, fd)
-    reactor.addWriter(waiter)
-    return waiter.ready

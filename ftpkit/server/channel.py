@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from ftpkit.commands.interfaces import IDataChannel, IDataSink
-from ftpkit.protocol import rawsend
+from ftpkit.commands.interfaces import IDataChannel, IDataSink, IDirectSink
+from ftpkit.protocol import rawrecv, rawsend
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.messages import Continue, encode_message
-from ftpkit.protocol.rawsend import RawSend, raw_socket
+from ftpkit.protocol.rawrecv import RawReceive
+from ftpkit.protocol.rawsend import RawSend, raw_socket, tcp_socket
 from ftpkit.threads import ThreadRunner
 from ftpkit.transfer import HIGH_WATER, Pauser
 
@@ -48,7 +49,44 @@ class Channel:
         self._session.sendMessage(Continue(self._id, result))
 
     def receive(self, sink: IDataSink) -> None:
-        self._session.routeData(self._id, _Counted(sink, self))
+        session = self._session
+        session.routeData(self._id, _Counted(sink, self))
+        if IDirectSink.providedBy(sink) and session.receiving:
+            self._receive_direct(sink)
+
+    def _receive_direct(self, sink: Any) -> None:
+        """On plain TCP: read the upload's data frames in a thread, straight to C{sink}."""
+        session = self._session
+        threads = session.factory.send_threads
+        sock_fd = tcp_socket(session.transport)
+        remaining = sink.direct_remaining()
+        if threads is None or sock_fd is None or not remaining or session.bufferedBytes:
+            return
+        session.lendReading(lambda: self._start_direct(sink, sock_fd, threads, remaining))
+
+    def _start_direct(self, sink: Any, sock_fd: int, threads: ThreadRunner, remaining: int
+                      ) -> None:
+        session = self._session
+        raw = RawReceive.start(sock_fd, sink.direct_write, remaining, session.MAX_LENGTH,
+                               data_left=session.dataFrameRemaining)
+
+        def took(n: int) -> None:
+            self.bytes += n
+            sink.direct_taken(n)
+            session.touch()
+
+        async def receive() -> None:
+            try:
+                await rawrecv.run(raw, threads, session.factory.clock,
+                                  lambda: not session.framesStopped, took)
+            finally:
+                session.reclaimReading(*raw.handback())
+            if raw.failure is not None:
+                sink.direct_failed(raw.failure)
+
+        done = Deferred.fromCoroutine(receive())
+        sink.direct_running(done)
+        done.addErrback(lambda f: session.log.failure("direct receive failed", f))
 
     def pause(self, reason: Any) -> None:
         self._pauser.pause(reason)

@@ -599,24 +599,32 @@ def test_a_get_during_a_put_sees_the_old_file(server: Server, alice: RawClient,
 
 
 @contextmanager
-def server_on_tmpfs(tmp_path: Path, size: str) -> Iterator[Server]:
-    """A second server whose homes live on a small tmpfs; user carol, no quota."""
-    disk = tmp_path / "disk"
+def tmpfs(disk: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of C{size} mounted on the new directory C{disk} (skips if it cannot be)."""
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
-    srv = Server(tmp_path)
-    srv.root = disk / "homes"
     try:
-        assert admin(srv.users, "add", "carol", password="carol-pw").returncode == 0
-        srv.start()
-        yield srv
+        yield disk
     finally:
-        srv.stop()
         if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@contextmanager
+def server_on_tmpfs(tmp_path: Path, size: str) -> Iterator[Server]:
+    """A second server whose homes live on a small tmpfs; user carol, no quota."""
+    with tmpfs(tmp_path / "disk", size) as disk:
+        srv = Server(tmp_path)
+        srv.root = disk / "homes"
+        try:
+            assert admin(srv.users, "add", "carol", password="carol-pw").returncode == 0
+            srv.start()
+            yield srv
+        finally:
+            srv.stop()
 
 
 CAROL = {"user": "carol", "password": "carol-pw"}
@@ -650,6 +658,36 @@ def test_a_full_disk_leaves_the_quota_account_right(tmp_path: Path) -> None:
         finally:
             watcher.close()
     assert (q["used"], q["files"]) == (0, 0)
+
+
+def test_a_get_onto_a_full_local_disk_fails_cleanly_and_resumes(server: Server, tmp_path: Path
+                                                                ) -> None:
+    data = content(6 * MiB, 19)
+    home(server).mkdir(parents=True, exist_ok=True)
+    (home(server) / "big.bin").write_bytes(data)
+    with tmpfs(tmp_path / "local-disk", "8m") as disk:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (4 * MiB))
+        fails(server, "get", "--no-progress", "big.bin", str(disk / "big.bin"),
+              code="local_error")
+        assert not (disk / "big.bin").exists()
+        part = disk / ".big.bin.ftpkit-part"  # what did arrive is kept for a resume, noted
+        assert client_parts(disk) == [part, disk / ".big.bin.ftpkit-part.json"]
+        assert 0 < part.stat().st_size < len(data)
+        assert ok(server, "pwd")  # the server is fine
+        filler.unlink()
+        out = ok(server, "get", "--no-progress", "big.bin", str(disk / "big.bin"))
+        assert "resumed" in out, out
+        assert (disk / "big.bin").read_bytes() == data
+        assert client_parts(disk) == []
+
+
+def test_a_get_into_a_missing_directory_fails_before_anything_moves(server: Server,
+                                                                    tmp_path: Path) -> None:
+    home(server).mkdir(parents=True, exist_ok=True)
+    (home(server) / "f.bin").write_bytes(b"data")
+    fails(server, "get", "--no-progress", "f.bin", str(tmp_path / "no" / "such" / "f.bin"),
+          code="local_error")
 
 
 def test_a_download_to_a_reader_that_falls_behind_stays_whole(tmp_path: Path) -> None:

@@ -357,3 +357,43 @@ def test_pause_and_resume_without_a_transport() -> None:
     assert receiver.frames == []
     receiver.resumeFrames()
     assert receiver.frames == [(C, b"1")]
+
+
+def test_reading_is_lent_at_once_when_nothing_is_buffered() -> None:
+    receiver, transport = connected()
+    lent: list[bool] = []
+    receiver.lendReading(lambda: lent.append(True))
+    assert lent == [True] and transport.producerState == "paused"
+    receiver.pauseFrames()
+    receiver.resumeFrames()  # frames resume, but the transport stays with the borrower
+    assert transport.producerState == "paused"
+    receiver.reclaimReading(b"", 0)
+    assert transport.producerState == "producing"
+
+
+def test_reading_is_lent_once_what_is_buffered_has_been_delivered() -> None:
+    receiver, transport = connected()
+    lent: list[int] = []
+    receiver.pauseFrames()
+    receiver.dataReceived(wire((C, b"one"), (D, b"ab")) + header(10, D) + b"xyz")
+    receiver.lendReading(lambda: lent.append(receiver.dataFrameRemaining))
+    assert lent == []  # two frames and a piece still wait
+    receiver.resumeFrames()
+    assert receiver.frames == [(C, b"one"), (D, b"ab")] and receiver.pieces == [b"xyz"]
+    assert lent == [6] and transport.producerState == "paused"
+    receiver.reclaimReading(b"uvw" + encode_frame(C, b"two"), 3)
+    assert receiver.frames[2:] == [(D, b"xyzuvw"), (C, b"two")]
+
+
+def test_a_lend_not_carried_out_can_be_cancelled_and_stopping_cancels_it() -> None:
+    receiver, _ = connected()
+    lent: list[bool] = []
+    receiver.pauseFrames()
+    receiver.dataReceived(encode_frame(C, b"x"))
+    receiver.lendReading(lambda: lent.append(True))
+    receiver.cancelLend()
+    receiver.resumeFrames()
+    assert lent == []
+    receiver.stopFrames()
+    receiver.lendReading(lambda: lent.append(True))
+    assert lent == []

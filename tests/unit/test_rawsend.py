@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.rawsend import Changed, RawSend, raw_socket, run
+from ftpkit.protocol.waiting import RECHECK
 from ftpkit.threads import InlineThreads
 from tests.serverkit import result_of
 from tests.unit.test_framing import connected
@@ -113,10 +115,11 @@ def random_file(tmp_path: Path, size: int) -> tuple[bytes, int]:
     return data, os.open(tmp_path / "f", os.O_RDONLY)
 
 
-class DrainingReactor:
+class DrainingReactor(Clock):
     """Says the socket is writable as soon as asked, after the reader has read."""
 
     def __init__(self, reader: socket.socket) -> None:
+        super().__init__()
         self.reader = reader
         self.got = bytearray()
         self.waits = 0
@@ -168,3 +171,37 @@ def test_run_stopped_early_still_finishes_the_frame_under_way(tmp_path: Path, pa
     reactor.got += drain(b)
     frames = parse(bytes(reactor.got))  # whole frames only: the parser is in step
     assert reached == sum(len(body) for _, body in frames) == 1 << 20
+
+
+class StuckReactor(Clock):
+    """A peer that never reads: the socket never becomes writable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[Any] = []
+
+    def addWriter(self, waiter: Any) -> None:
+        self.waiting.append(waiter)
+
+    def removeWriter(self, waiter: Any) -> None:
+        self.waiting.remove(waiter)
+
+
+def test_a_peer_that_never_reads_is_left_once_the_session_goes(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, _ = pair
+    data, fd = random_file(tmp_path, 8 << 20)
+    reactor = StuckReactor()
+    going = [True]
+    try:
+        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4 << 20, stall=0)
+        d = Deferred.fromCoroutine(run(raw, InlineThreads(), reactor, lambda: going[0]))
+        assert not d.called and len(reactor.waiting) == 1
+        reactor.advance(RECHECK)  # still going: it waits again, mid-frame
+        assert not d.called and len(reactor.waiting) == 1
+        going[0] = False  # the session closes while the peer still does not read
+        reactor.advance(RECHECK)
+        assert 0 < result_of(d) < len(data) and reactor.waiting == []
+        assert raw.sock.fileno() == -1  # the duplicate is closed: nothing is held
+    finally:
+        os.close(fd)

@@ -1,0 +1,196 @@
+"""
+Data frames straight from a TCP socket into a reused buffer, then to disk, in a thread.
+
+test-case-name: tests.unit.test_rawrecv
+
+The receiving twin of L{ftpkit.protocol.rawsend}. Through Twisted, every socket read
+of an upload (or a download, on the client) is a fresh C{bytes} the reactor thread
+allocates, parses and hands to a writer thread. Here a thread reads the socket
+itself, into one buffer it reuses, splits out the data frames' bodies and hands
+them to a blocking C{write} (which hashes and writes them) before reading again:
+no allocation, no copy and no hand-off per read, and the reactor is not involved
+until the trip ends.
+
+It takes only the common case: data frames that fit the transfer. At anything else
+-- a control frame (the transfer's end), a frame too long, or more data than is
+still expected -- the run stops, and the bytes read past the last data frame it
+took (L{RawReceive.leftover}) go back to the framing, which handles them exactly
+as if it had read them itself. Error handling thus stays in one place.
+
+Rules, as for raw sends: the owner (the framing) stops reading the transport before
+a run starts and reads again only after it ends; the socket is used through a
+duplicate descriptor; a trip reads at most C{per_trip} bytes and returns early
+when the socket stays empty for C{stall} seconds, and the reactor then waits until
+the duplicate is readable before the next trip.
+
+Public API: none (internal to both ends' transfers).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from attrs import define, field
+
+from ftpkit.protocol import waiting
+
+_HEADER = struct.Struct(">IB")
+DATA_KIND = 0x44
+BUFFER = 1024 * 1024  # bytes each thread reads into, reused from trip to trip
+PER_TRIP = 4 * 1024 * 1024  # data bytes a trip takes before it returns to the reactor
+STALL = 0.005  # seconds a trip waits on an empty socket before handing back
+
+_buffers = threading.local()
+
+
+def _buffer() -> memoryview:
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(BUFFER))
+    return view
+
+
+@define
+class RawReceive:
+    """
+    One raw-receiving run on a duplicate of a socket's descriptor. L{trip} blocks (call
+    it from a thread); L{close} from the reactor thread once trips are over.
+    """
+
+    sock: socket.socket
+    # Blocking, in the thread: the next bodies' bytes, in order (views of the reused
+    # buffer, valid only during the call). An exception from it ends the run.
+    write: Callable[[list[memoryview]], None]
+    remaining: int  # data bytes still expected; a frame longer than this ends the run
+    max_frame: int  # the largest frame length accepted (the kind byte counted)
+    data_left: int = 0  # body bytes of the frame under way, not yet read
+    per_trip: int = PER_TRIP
+    stall: float = STALL
+    buffer: memoryview | None = None  # to read into; None: the thread's own (L{BUFFER} bytes)
+    received: int = field(default=0, init=False)  # data bytes the last trip took
+    leftover: bytes = field(default=b"", init=False)  # read past the data: the framing's
+    stopped: bool = field(default=False, init=False)  # something else is next: the run is over
+    eof: bool = field(default=False, init=False)  # the peer closed (or reset) the connection
+    failure: BaseException | None = field(default=None, init=False)  # what write raised
+    blocked: bool = field(default=False, init=False)  # the last trip found the socket empty
+    _partial: bytes = field(default=b"", init=False)  # a header's first bytes
+
+    @classmethod
+    def start(cls, sock_fd: int, write: Callable[[list[memoryview]], None], remaining: int,
+              max_frame: int, **kw: Any) -> RawReceive:
+        """On the reactor thread, once the owner has stopped reading the socket."""
+        dup = socket.socket(fileno=os.dup(sock_fd))  # non-blocking, like the original
+        return cls(dup, write, remaining, max_frame, **kw)
+
+    @property
+    def over(self) -> bool:
+        return self.stopped or self.eof
+
+    def trip(self) -> None:
+        """Blocking: read and write data frames until C{per_trip} bytes, a stall or the end."""
+        self.blocked = False
+        self.received = 0
+        view = self.buffer if self.buffer is not None else _buffer()
+        while not self.over and self.received < self.per_trip:
+            if not self.data_left and not self.remaining:
+                self.stopped = True  # every byte expected is in; the end follows
+                break
+            filled, pieces = self._fill(view)
+            if pieces:
+                try:
+                    self.write(pieces)
+                except BaseException as e:  # disk full, say: the owner reports it
+                    self.failure = e
+                    self.stopped = True
+            # An empty socket: wait a moment in the thread only if bytes were flowing
+            # this trip (a fast sender); a trickle goes back to the reactor at once,
+            # so that a few threads can serve many slow sessions.
+            if not filled and not self.over and not (self.received and self._readable()):
+                self.blocked = True
+                break
+
+    def _fill(self, view: memoryview) -> tuple[int, list[memoryview]]:
+        """Read into C{view} while the socket has bytes; the bodies read, as views."""
+        filled = 0
+        pieces: list[memoryview] = []
+        while filled < len(view) and not self.over:
+            try:
+                got = self.sock.recv_into(view[filled:])
+            except BlockingIOError:
+                break
+            except OSError:  # reset: the framing learns of it from Twisted
+                self.eof = True
+                break
+            if not got:
+                self.eof = True
+                break
+            self._parse(view, filled, filled + got, pieces)
+            filled += got
+        return filled, pieces
+
+    def _parse(self, view: memoryview, start: int, end: int, pieces: list[memoryview]) -> None:
+        position = start
+        while position < end:
+            if self.data_left:
+                take = min(self.data_left, end - position)
+                pieces.append(view[position:position + take])
+                position += take
+                self.data_left -= take
+                self.remaining -= take
+                self.received += take
+                continue
+            need = min(_HEADER.size - len(self._partial), end - position)
+            header = self._partial + bytes(view[position:position + need])
+            if not self.remaining or len(header) == _HEADER.size and not self._takes(header):
+                self.leftover = header + bytes(view[position + need:end])
+                self._partial = b""
+                self.stopped = True
+                return
+            if len(header) < _HEADER.size:
+                self._partial = header
+                return
+            self._partial = b""
+            position += need
+            self.data_left = _HEADER.unpack(header)[0] - 1
+
+    def _takes(self, header: bytes) -> bool:
+        length, kind = _HEADER.unpack(header)
+        return bool(kind == DATA_KIND and 1 <= length <= self.max_frame
+                    and length - 1 <= self.remaining)
+
+    def _readable(self) -> bool:
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(self.stall * 1000))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def handback(self) -> tuple[bytes, int]:
+        """What the framing resumes with: bytes to parse first, and body bytes owed."""
+        return self._partial + self.leftover, self.data_left
+
+
+async def run(raw: RawReceive, threads: Any, reactor: Any, go_on: Callable[[], bool],
+              took: Callable[[int], None]) -> None:
+    """
+    Trips to C{threads} until C{raw} is over or C{go_on()} turns false, waiting on the
+    reactor for bytes whenever a trip finds the socket empty; C{took} is told on the
+    reactor thread how many data bytes each trip wrote. Closes C{raw}'s duplicate
+    descriptor. The caller then hands L{RawReceive.handback} to the framing.
+    """
+    try:
+        while not raw.over and go_on():
+            await threads.run(raw.trip)
+            if raw.received:
+                took(raw.received)
+            if raw.blocked and not raw.over and go_on():
+                await waiting.readable(reactor, raw.sock.fileno())  # or a while: go_on again
+    finally:
+        raw.close()
