@@ -58,6 +58,11 @@ class FrameReceiver(Int32StringReceiver):
     L{frameError}.
     """
 
+    # Slots: a server holds one of these per connection, and an instance dict of
+    # this many keys costs about 1.5 KiB (docs/performance.md, "Memory per session").
+    __slots__ = ("_reads", "_head", "_buffered", "_data_left", "_framesPaused",
+                 "_delivering", "_stopped", "_lent", "_lend")
+
     # The largest frame accepted, kind byte included. Set per instance.
     MAX_LENGTH = 1024 * 1024
     # Connected before any frame arrives; typed loosely since transports vary

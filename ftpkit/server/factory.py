@@ -20,6 +20,7 @@ from ftpkit.server.audit import Audit
 from ftpkit.server.limits import Gate, Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
+from ftpkit.server.timeouts import Sweep
 from ftpkit.threads import ThreadRunner
 
 
@@ -38,10 +39,12 @@ class ServerFactory(Factory):
     limits: Limits = field(factory=Limits, kw_only=True)
     sessions: set[ServerSession] = field(factory=set, init=False)
     gate: Gate = field(init=False)
+    sweep: Sweep = field(init=False)  # every session's login and idle timeouts
 
     def __attrs_post_init__(self) -> None:
         self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())
         self.gate = Gate(self.limits, self.clock)
+        self.sweep = Sweep(self.clock, self.limits.login_timeout, self.limits.idle_timeout)
 
     def buildProtocol(self, addr: IAddress | None) -> ServerSession:
         return ServerSession(self)

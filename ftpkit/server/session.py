@@ -48,7 +48,6 @@ from ftpkit.protocol.messages import (
 )
 from ftpkit.server.channel import Channel
 from ftpkit.server.policy import SessionPolicy
-from ftpkit.server.timeouts import Watchdog
 from ftpkit.storage.oserrors import storage_error
 from ftpkit.transfer import WriteGate
 
@@ -74,6 +73,10 @@ class CommandContext:
 
 @implementer(ISessionControl)
 class ServerSession(FrameReceiver):
+    __slots__ = ("factory", "policy", "avatar", "_logout_avatar", "_failures", "_busy",
+                 "_pending", "_close_after_reply", "peer", "gate", "_channel", "_sink",
+                 "_sink_id", "_draining", "_held", "ip", "_admitted", "_session_user",
+                 "transfers", "_shutting_down", "_linger", "_watch")
     log = Logger()
 
     def __init__(self, factory: ServerFactory) -> None:
@@ -100,9 +103,7 @@ class ServerSession(FrameReceiver):
         self.transfers = 0  # transfers of this session running (0 or 1)
         self._shutting_down = False
         self._linger: Any = None  # cuts a timed-out connection that does not take its error
-        limits = factory.limits
-        self._watch = Watchdog(factory.clock, limits.login_timeout, limits.idle_timeout,
-                               self._timed_out)
+        self._watch = factory.sweep.watch(self._timed_out)
 
     # -- connection ---------------------------------------------------------
 
