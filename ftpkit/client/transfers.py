@@ -345,9 +345,8 @@ def _receive_direct(client: Client, writer: SerialWriter,
                 or protocol.framesStopped or "failure" in state:
             protocol.reclaimReading(b"", protocol.dataFrameRemaining)
             return
-        raw = rawrecv.RawReceive.start(sock_fd, write, remaining(), protocol.MAX_LENGTH,
-                                       data_left=protocol.dataFrameRemaining)
-        state["direct"] = Deferred.fromCoroutine(_direct(client, raw, taken, fail))
+        state["direct"] = Deferred.fromCoroutine(_direct(client, sock_fd, write, remaining(),
+                                                         taken, fail))
 
     def lent() -> None:
         writer.flush().addBoth(start)
@@ -355,16 +354,13 @@ def _receive_direct(client: Client, writer: SerialWriter,
     protocol.lendReading(lent)
 
 
-async def _direct(client: Client, raw: rawrecv.RawReceive, taken: Callable[[int], None],
+async def _direct(client: Client, sock_fd: int, write: Callable[[list[memoryview]], None],
+                  remaining: int, taken: Callable[[int], None],
                   fail: Callable[[BaseException], None]) -> None:
-    protocol = client.protocol
-    try:
-        await rawrecv.run(raw, client.threads, client.reactor,
-                          lambda: not protocol.framesStopped, taken)
-    finally:
-        protocol.reclaimReading(*raw.handback())
-    if raw.failure is not None:
-        fail(raw.failure)
+    failure = await rawrecv.receive(client.protocol, sock_fd, write, remaining, client.threads,
+                                    client.reactor, taken)
+    if failure is not None:
+        fail(failure)
 
 
 def _close_synced(fd: int) -> None:

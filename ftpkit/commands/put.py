@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from attrs import define, field
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredList
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -72,7 +72,7 @@ class Receiver:
     bucket: TokenBucket | None = None
     _writer: SerialWriter = field(init=False)
     _failed: bool = field(default=False, init=False)
-    _direct: Deferred[None] | None = field(default=None, init=False)  # a direct run under way
+    _direct: Deferred[None] | None = field(default=None, init=False)  # a direct run, if any
 
     def __attrs_post_init__(self) -> None:
         share = self.channel.buffer_share()
@@ -133,32 +133,15 @@ class Receiver:
     def direct_running(self, done: Deferred[None]) -> None:
         self._direct = done
 
-        def over(result: object) -> object:
-            self._direct = None
-            return result
-
-        done.addBoth(over)
-
     def direct_failed(self, error: BaseException) -> None:
         self._write_failed(Failure(error))
 
-    def _settled(self) -> Deferred[None]:
+    def _settled(self) -> Deferred[Any]:
         """Fires once no write is under way, queued or direct."""
-        flushed = self._writer.flush()
-        direct = self._direct
-        if direct is None:
-            return flushed
-        waiter: Deferred[None] = Deferred()
-
-        def over(result: object) -> object:
-            waiter.callback(None)
-            return result
-
-        def then(_: object) -> Deferred[None]:
-            return waiter
-
-        direct.addBoth(over)
-        return flushed.addBoth(then)
+        waits = [self._writer.flush().addErrback(lambda _: None)]
+        if self._direct is not None:
+            waits.append(self._direct)
+        return DeferredList(waits)
 
     def end(self, checksum: str | None, abort: bool) -> None:
         if self._failed:

@@ -27,7 +27,7 @@ from twisted.protocols.basic import Int32StringReceiver
 
 _PREFIX = struct.Struct(">I")
 TRANSPORT_BUFFER = 1024 * 1024
-_HEADER = struct.Struct(">IB")
+HEADER = struct.Struct(">IB")  # a frame's length and kind
 _SMALL_READ = 2048
 
 
@@ -291,11 +291,11 @@ class FrameReceiver(Int32StringReceiver):
     # -- sending -------------------------------------------------------------
 
     def sendControl(self, body: bytes) -> None:
-        self.sendParts([_HEADER.pack(len(body) + 1, FrameKind.CONTROL), body])
+        self.sendParts([HEADER.pack(len(body) + 1, FrameKind.CONTROL), body])
 
     def sendData(self, body: bytes) -> None:
         """Send file bytes; C{body} is not copied."""
-        self.sendParts([_HEADER.pack(len(body) + 1, FrameKind.DATA), body])
+        self.sendParts([HEADER.pack(len(body) + 1, FrameKind.DATA), body])
 
     def sendParts(self, parts: list[bytes]) -> None:
         """Every frame goes out through here: the bytes of whole frames, in order."""
@@ -307,4 +307,4 @@ class FrameReceiver(Int32StringReceiver):
 
 def encode_frame(kind: FrameKind, body: bytes) -> bytes:
     """One whole frame as bytes (for tests and simple clients)."""
-    return _HEADER.pack(len(body) + 1, kind) + body
+    return HEADER.pack(len(body) + 1, kind) + body

@@ -29,9 +29,7 @@ Public API: none (internal to both ends' transfers).
 from __future__ import annotations
 
 import os
-import select
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -39,9 +37,8 @@ from typing import Any
 from attrs import define, field
 
 from ftpkit.protocol import waiting
+from ftpkit.protocol.framing import HEADER, FrameKind
 
-_HEADER = struct.Struct(">IB")
-DATA_KIND = 0x44
 BUFFER = 1024 * 1024  # bytes each thread reads into, reused from trip to trip
 PER_TRIP = 4 * 1024 * 1024  # data bytes a trip takes before it returns to the reactor
 STALL = 0.005  # seconds a trip waits on an empty socket before handing back
@@ -145,29 +142,27 @@ class RawReceive:
                 self.remaining -= take
                 self.received += take
                 continue
-            need = min(_HEADER.size - len(self._partial), end - position)
+            need = min(HEADER.size - len(self._partial), end - position)
             header = self._partial + bytes(view[position:position + need])
-            if not self.remaining or len(header) == _HEADER.size and not self._takes(header):
+            if not self.remaining or len(header) == HEADER.size and not self._takes(header):
                 self.leftover = header + bytes(view[position + need:end])
                 self._partial = b""
                 self.stopped = True
                 return
-            if len(header) < _HEADER.size:
+            if len(header) < HEADER.size:
                 self._partial = header
                 return
             self._partial = b""
             position += need
-            self.data_left = _HEADER.unpack(header)[0] - 1
+            self.data_left = HEADER.unpack(header)[0] - 1
 
     def _takes(self, header: bytes) -> bool:
-        length, kind = _HEADER.unpack(header)
-        return bool(kind == DATA_KIND and 1 <= length <= self.max_frame
+        length, kind = HEADER.unpack(header)
+        return bool(kind == FrameKind.DATA and 1 <= length <= self.max_frame
                     and length - 1 <= self.remaining)
 
     def _readable(self) -> bool:
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLIN)
-        return bool(poller.poll(self.stall * 1000))
+        return waiting.poll(self.sock.fileno(), False, self.stall)
 
     def close(self) -> None:
         self.sock.close()
@@ -194,3 +189,20 @@ async def run(raw: RawReceive, threads: Any, reactor: Any, go_on: Callable[[], b
                 await waiting.readable(reactor, raw.sock.fileno())  # or a while: go_on again
     finally:
         raw.close()
+
+
+async def receive(framing: Any, sock_fd: int, write: Callable[[list[memoryview]], None],
+                  remaining: int, threads: Any, reactor: Any, took: Callable[[int], None]
+                  ) -> BaseException | None:
+    """
+    A whole run for a L{FrameReceiver} that has lent its reading (C{lendReading}):
+    trips until it is over or the framing stops, then the socket goes back to it
+    with what it needs to go on. Returns what C{write} raised, if anything.
+    """
+    raw = RawReceive.start(sock_fd, write, remaining, framing.MAX_LENGTH,
+                           data_left=framing.dataFrameRemaining)
+    try:
+        await run(raw, threads, reactor, lambda: not framing.framesStopped, took)
+    finally:
+        framing.reclaimReading(*raw.handback())
+    return raw.failure

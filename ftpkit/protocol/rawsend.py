@@ -26,18 +26,15 @@ Public API: none (internal to the server's data channel).
 from __future__ import annotations
 
 import os
-import select
 import socket
-import struct
 from collections.abc import Callable
 from typing import Any
 
 from attrs import define, field
 
 from ftpkit.protocol import waiting
+from ftpkit.protocol.framing import HEADER, FrameKind
 
-_HEADER = struct.Struct(">IB")
-DATA_KIND = 0x44
 FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
 STALL = 0.005  # seconds a trip waits on a full socket before handing back to the reactor
 
@@ -112,7 +109,7 @@ class RawSend:
             self.owed = min(self.frame, self.end - self.position)
             if self.before is not None:
                 self.before(self.position, self.owed)
-            self.pending = _HEADER.pack(self.owed + 1, DATA_KIND)
+            self.pending = HEADER.pack(self.owed + 1, FrameKind.DATA)
             if not self._send_pending(more=True):
                 return
         while self.owed:
@@ -139,9 +136,7 @@ class RawSend:
         return True
 
     def _writable(self) -> bool:
-        poller = select.poll()
-        poller.register(self.sock.fileno(), select.POLLOUT)
-        if poller.poll(self.stall * 1000):
+        if waiting.poll(self.sock.fileno(), True, self.stall):
             return True
         self.blocked = True
         return False

@@ -9,6 +9,7 @@ Public API: none (internal).
 
 from __future__ import annotations
 
+import select
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -66,3 +67,10 @@ def readable(reactor: Any, fd: int, timeout: float = RECHECK) -> Deferred[bool]:
 def writable(reactor: Any, fd: int, timeout: float = RECHECK) -> Deferred[bool]:
     """Fires with True once C{fd} is writable, or with False after C{timeout} seconds."""
     return _Waiter(reactor, fd, True).start(timeout)
+
+
+def poll(fd: int, writing: bool, timeout: float) -> bool:
+    """Blocking (in a thread): whether C{fd} becomes readable or writable within C{timeout} s."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if writing else select.POLLIN)
+    return bool(poller.poll(timeout * 1000))

@@ -20,7 +20,6 @@ from ftpkit.protocol import rawrecv, rawsend
 from ftpkit.protocol.errors import CommandError, ErrorCode
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.messages import Continue, encode_message
-from ftpkit.protocol.rawrecv import RawReceive
 from ftpkit.protocol.rawsend import RawSend, raw_socket, tcp_socket
 from ftpkit.threads import ThreadRunner
 from ftpkit.transfer import HIGH_WATER, Pauser
@@ -67,8 +66,6 @@ class Channel:
     def _start_direct(self, sink: Any, sock_fd: int, threads: ThreadRunner, remaining: int
                       ) -> None:
         session = self._session
-        raw = RawReceive.start(sock_fd, sink.direct_write, remaining, session.MAX_LENGTH,
-                               data_left=session.dataFrameRemaining)
 
         def took(n: int) -> None:
             self.bytes += n
@@ -76,13 +73,10 @@ class Channel:
             session.touch()
 
         async def receive() -> None:
-            try:
-                await rawrecv.run(raw, threads, session.factory.clock,
-                                  lambda: not session.framesStopped, took)
-            finally:
-                session.reclaimReading(*raw.handback())
-            if raw.failure is not None:
-                sink.direct_failed(raw.failure)
+            failure = await rawrecv.receive(session, sock_fd, sink.direct_write, remaining,
+                                            threads, session.factory.clock, took)
+            if failure is not None:
+                sink.direct_failed(failure)
 
         done = Deferred.fromCoroutine(receive())
         sink.direct_running(done)

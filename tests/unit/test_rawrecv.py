@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
-from twisted.internet.task import Clock
 
 from ftpkit.protocol.framing import FrameKind, encode_frame
 from ftpkit.protocol.rawrecv import RawReceive, run
@@ -17,6 +15,7 @@ from ftpkit.protocol.waiting import RECHECK
 from ftpkit.threads import InlineThreads
 from tests.serverkit import result_of
 from tests.unit.test_framing import connected, header
+from tests.unit.test_rawsend import WaitingReactor
 
 C, D = FrameKind.CONTROL, FrameKind.DATA
 
@@ -187,24 +186,12 @@ def test_handed_back_bytes_parse_as_if_the_framing_had_read_them(
     assert recorder.frames == [(C, b"{}"), (D, b"later")]
 
 
-class Reactor(Clock):
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting: list[Any] = []
-
-    def addReader(self, reader: Any) -> None:
-        self.waiting.append(reader)
-
-    def removeReader(self, reader: Any) -> None:
-        self.waiting.remove(reader)
-
-
 def test_run_waits_on_the_reactor_while_the_socket_is_empty(
         pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     sink = Sink()
     raw = receiver(a, sink, remaining=6)
-    reactor = Reactor()
+    reactor = WaitingReactor()
     took: list[int] = []
     d = Deferred.fromCoroutine(run(raw, InlineThreads(), reactor, lambda: True, took.append))
     assert not d.called and len(reactor.waiting) == 1
@@ -221,7 +208,7 @@ def test_a_silent_peer_is_left_once_the_session_goes(
         pair: tuple[socket.socket, socket.socket]) -> None:
     a, _ = pair
     raw = receiver(a, Sink(), remaining=6)
-    reactor = Reactor()
+    reactor = WaitingReactor()
     going = [True]
     d = Deferred.fromCoroutine(run(raw, InlineThreads(), reactor, lambda: going[0],
                                    lambda n: None))

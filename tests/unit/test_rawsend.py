@@ -173,25 +173,27 @@ def test_run_stopped_early_still_finishes_the_frame_under_way(tmp_path: Path, pa
     assert reached == sum(len(body) for _, body in frames) == 1 << 20
 
 
-class StuckReactor(Clock):
-    """A peer that never reads: the socket never becomes writable."""
+class WaitingReactor(Clock):
+    """Registers waiters and never calls them by itself: a peer that does nothing."""
 
     def __init__(self) -> None:
         super().__init__()
         self.waiting: list[Any] = []
 
-    def addWriter(self, waiter: Any) -> None:
+    def addReader(self, waiter: Any) -> None:
         self.waiting.append(waiter)
 
-    def removeWriter(self, waiter: Any) -> None:
+    def removeReader(self, waiter: Any) -> None:
         self.waiting.remove(waiter)
+
+    addWriter, removeWriter = addReader, removeReader
 
 
 def test_a_peer_that_never_reads_is_left_once_the_session_goes(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, _ = pair
     data, fd = random_file(tmp_path, 8 << 20)
-    reactor = StuckReactor()
+    reactor = WaitingReactor()
     going = [True]
     try:
         raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4 << 20, stall=0)
