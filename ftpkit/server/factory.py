@@ -15,7 +15,7 @@ from twisted.internet.protocol import Factory
 
 from ftpkit import __version__
 from ftpkit.commands.registry import CommandRegistry
-from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello
+from ftpkit.protocol.messages import PROTOCOL_VERSION, Hello, encode_message
 from ftpkit.server.audit import Audit
 from ftpkit.server.limits import Gate, Limits
 from ftpkit.server.policy import SessionPolicy
@@ -43,6 +43,7 @@ class ServerFactory(Factory):
 
     def __attrs_post_init__(self) -> None:
         self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())
+        self.hello_frame = encode_message(self.hello)  # once: N clients may connect at once
         self.gate = Gate(self.limits, self.clock)
         self.sweep = Sweep(self.clock, self.limits.login_timeout, self.limits.idle_timeout)
 

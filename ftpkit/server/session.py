@@ -121,7 +121,7 @@ class ServerSession(FrameReceiver):
         self.tuneTransport()
         self.transport.registerProducer(self.gate, True)
         self.log.info("session start peer={peer}", peer=self.peer)
-        self.sendMessage(self.factory.hello)
+        self.sendControl(self.factory.hello_frame)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.stopFrames()

@@ -36,7 +36,7 @@ from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB, UserDBError
 from ftpkit.commands.registry import CommandRegistry, RegistryError
-from ftpkit.memory import limit_malloc_arenas
+from ftpkit.memory import freeze_startup_objects, limit_malloc_arenas
 from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
@@ -107,6 +107,7 @@ def makeService(options: Options) -> IService:
     except usage.UsageError as e:  # too late for twistd to print it as a usage error
         raise SystemExit(f"ftpkit: cannot start: {e}") from None
     TermService(reactor).setServiceParent(top)
+    freeze_startup_objects()  # after everything is loaded (ftpkit.memory)
     return top
 
 

@@ -36,3 +36,13 @@ def test_other_platforms_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.limit_malloc_arenas() is False
     assert memory.keep_freed_heap() is False
+
+
+def test_the_server_freezes_what_it_loaded_and_collects_first() -> None:
+    code = ("import gc, weakref; from ftpkit.memory import freeze_startup_objects as f\n"
+            "class Cycle: pass\n"
+            "c = Cycle(); c.me = c; gone = weakref.ref(c); del c\n"  # garbage: not frozen
+            "f(); print(gc.get_freeze_count() > 0, gone() is None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["True", "True"]
