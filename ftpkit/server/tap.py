@@ -35,13 +35,14 @@ from ftpkit.auth.checker import UserDBChecker
 from ftpkit.auth.passwords import PasswordHasher
 from ftpkit.auth.realm import Realm
 from ftpkit.auth.userdb import UserDB, UserDBError
+from ftpkit.auth.verifier import ProcessVerifier
 from ftpkit.commands.registry import CommandRegistry, RegistryError
 from ftpkit.memory import freeze_startup_objects, limit_malloc_arenas
 from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
 from ftpkit.server.service import ListenService, TermService, ThreadPoolService
-from ftpkit.threads import Threads, background_pool
+from ftpkit.threads import Threads
 from ftpkit.tls import openssl_reasons
 
 
@@ -143,11 +144,16 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
     config.root.mkdir(parents=True, exist_ok=True)
     realm = Realm(users, config.root.resolve(), threads,
                   partial_ttl=config.policy.partial_ttl)
-    # Password checks get threads of their own, at a lower priority (ftpkit.threads).
-    checks = ThreadPoolService(background_pool("ftpkit-passwords", config.password_threads))
+    # Password checks: threads of their own wait while worker processes, at a lower
+    # priority, hash (ftpkit.auth.verifier). Added first, the workers stop last.
+    verifier = ProcessVerifier(config.password_threads)
+    verifier.setServiceParent(top)
+    checks = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=config.password_threads,
+                                          name="ftpkit-passwords"))
     checks.setServiceParent(top)
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(),
-                                          Threads(reactor, checks.pool))])
+                                          Threads(reactor, checks.pool),
+                                          verify=verifier.verify)])
     # Zero-copy sends (ftpkit.protocol.rawsend) on threads apart from the disk pool.
     sends = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=SEND_THREADS,
                                          name="ftpkit-send"))

@@ -156,3 +156,19 @@ def test_unknown_users_take_as_long_as_wrong_passwords(tmp_path: Path) -> None:
             times[name].append(time.perf_counter() - start)
     known, unknown = (statistics.median(t) for t in times.values())
     assert 0.5 < unknown / known < 2.0, (known, unknown)
+
+
+def test_a_verifier_given_checks_every_password_instead_of_the_hasher(
+        users: UserDB, hasher: CountingHasher) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def verify(stored: str, password: str) -> bool:  # as the server's worker processes
+        asked.append((stored, password))
+        return password == "alice-pw"
+
+    checker = UserDBChecker(users, hasher, InlineThreads(), verify=verify)
+    assert check(checker, b"alice", b"alice-pw") == "alice"
+    with pytest.raises(UnauthorizedLogin):
+        check(checker, b"nobody", b"alice-pw")  # the dummy hash, through it too
+    assert asked == [(stored_hash(users, "alice"), "alice-pw"), (hasher.dummy_hash, "alice-pw")]
+    assert hasher.verified == []
