@@ -24,6 +24,7 @@ class Login(Command):
     name = "login"
     description = "Log in with a user name and password"
     requires_login = False
+    checks_password = True  # waits for a turn (ftpkit.server.turns)
     arguments = (
         Arg("user", help="the user name"),
         Arg("password", help="the password"),

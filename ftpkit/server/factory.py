@@ -21,7 +21,10 @@ from ftpkit.server.limits import Gate, Limits
 from ftpkit.server.policy import SessionPolicy
 from ftpkit.server.session import ServerSession
 from ftpkit.server.timeouts import Sweep
+from ftpkit.server.turns import Turns
 from ftpkit.threads import ThreadRunner
+
+PASSWORD_TURNS = 4  # the default password workers (2), each with one login ready next
 
 
 @define(eq=False)
@@ -40,6 +43,8 @@ class ServerFactory(Factory):
     sessions: set[ServerSession] = field(factory=set, init=False)
     gate: Gate = field(init=False)
     sweep: Sweep = field(init=False)  # every session's login and idle timeouts
+    # Logins (commands with checks_password) in flight at once; the rest wait their turn.
+    password_turns: Turns = field(factory=lambda: Turns(PASSWORD_TURNS), kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         self.hello = Hello(PROTOCOL_VERSION, f"ftpkit/{__version__}", self.registry.infos())

@@ -76,7 +76,8 @@ class ServerSession(FrameReceiver):
     __slots__ = ("factory", "policy", "avatar", "_logout_avatar", "_failures", "_busy",
                  "_pending", "_close_after_reply", "peer", "gate", "_channel", "_sink",
                  "_sink_id", "_draining", "_held", "ip", "_admitted", "_session_user",
-                 "transfers", "_shutting_down", "_linger", "_watch")
+                 "transfers", "_shutting_down", "_linger", "_watch", "_awaiting_turn",
+                 "_holds_turn")
     log = Logger()
 
     def __init__(self, factory: ServerFactory) -> None:
@@ -104,6 +105,8 @@ class ServerSession(FrameReceiver):
         self._shutting_down = False
         self._linger: Any = None  # cuts a timed-out connection that does not take its error
         self._watch = factory.sweep.watch(self._timed_out)
+        self._awaiting_turn: Request | None = None  # a login waiting for a password check
+        self._holds_turn = False  # of the factory's password turns (ftpkit.server.turns)
 
     # -- connection ---------------------------------------------------------
 
@@ -132,6 +135,9 @@ class ServerSession(FrameReceiver):
             self._admitted = False
             self.factory.gate.release(self.ip)
         self.factory.sessions.discard(self)
+        if self._awaiting_turn is not None:
+            self._awaiting_turn = None
+            self.factory.password_turns.cancel(self._turn_came)
         self.gate.lost(ConnectionLost("the client went away"))
         sink, self._sink = self._sink, None
         if sink is not None:
@@ -158,9 +164,9 @@ class ServerSession(FrameReceiver):
 
     def shutdown(self) -> None:
         """The server is stopping: close now if idle, else after the running command."""
-        if self._busy:
+        if self._busy and self._awaiting_turn is None:
             self._close_after_reply = self._shutting_down = True
-        elif not self.framesStopped:
+        elif not self.framesStopped:  # idle, or a login still waiting for its turn
             self._fatal(ErrorCode.SHUTTING_DOWN, "the server is shutting down")
 
     def sendMessage(self, message: Message) -> None:
@@ -248,9 +254,27 @@ class ServerSession(FrameReceiver):
             self._pending = message
             self.pauseFrames()
             return
-        self._dispatch(message)
+        self._dispatch_in_turn(message)
 
     # -- commands -----------------------------------------------------------
+
+    def _dispatch_in_turn(self, request: Request) -> None:
+        """Dispatch, unless the command checks a password and must wait for a turn."""
+        command = self.factory.registry.get(request.command)
+        if getattr(command, "checks_password", False):
+            if not self.factory.password_turns.take(self._turn_came):
+                self._busy = True  # nothing else from this session before it
+                self._awaiting_turn = request
+                self.pauseFrames()
+                return
+            self._holds_turn = True
+        self._dispatch(request)
+
+    def _turn_came(self) -> None:
+        request, self._awaiting_turn = self._awaiting_turn, None
+        assert request is not None
+        self._holds_turn = True
+        self._dispatch(request)
 
     def _dispatch(self, request: Request) -> None:
         self._busy = True
@@ -314,6 +338,9 @@ class ServerSession(FrameReceiver):
                           "the server failed to carry out the command; see its log")
 
     def _reply(self, request: Request, started: float, reply: Success | ErrorReply) -> None:
+        if self._holds_turn:
+            self._holds_turn = False
+            self.factory.password_turns.release()
         outcome = "ok" if isinstance(reply, Success) else reply.code
         self.log.info(
             "command {command} id={id} user={user} peer={peer} -> {outcome} ({ms:.1f} ms)",
@@ -341,7 +368,7 @@ class ServerSession(FrameReceiver):
             return
         pending, self._pending = self._pending, None
         if pending is not None:
-            self._dispatch(pending)
+            self._dispatch_in_turn(pending)
         else:
             self.resumeFrames()
 

@@ -42,6 +42,7 @@ from ftpkit.server.config import STDOUT, ConfigError, ServerConfig
 from ftpkit.server.factory import ServerFactory
 from ftpkit.server.logs import Logs, LogService, ServerService, log_destination
 from ftpkit.server.service import ListenService, TermService, ThreadPoolService
+from ftpkit.server.turns import Turns
 from ftpkit.threads import Threads
 from ftpkit.tls import openssl_reasons
 
@@ -159,7 +160,8 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
                                          name="ftpkit-send"))
     sends.setServiceParent(top)
     factory = ServerFactory(registry, portal, reactor, threads, config.policy,
-                            send_threads=Threads(reactor, sends.pool), limits=config.limits)
+                            send_threads=Threads(reactor, sends.pool), limits=config.limits,
+                            password_turns=Turns(2 * config.password_threads))
 
     endpoints = listen_endpoints(config, reactor)
     listen = ListenService(endpoints, factory, config.port_file, reactor.stop,
