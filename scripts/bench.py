@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,17 @@ def proc_status(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def write_random(path: Path, size: int) -> None:
-    block = os.urandom(1 << 20)
+def write_blocks(path: Path, size: int, block: bytes) -> None:
+    """C{size} bytes of C{block} repeated (the last one cut short)."""
     with open(path, "wb") as f:
         left = size
         while left > 0:
             f.write(block[:min(left, len(block))])
             left -= len(block)
+
+
+def write_random(path: Path, size: int) -> None:
+    write_blocks(path, size, os.urandom(1 << 20))
 
 
 def prefault(directory: Path, size: int) -> None:
@@ -94,11 +99,22 @@ def prefault(directory: Path, size: int) -> None:
     the one before it freed. Every server and the raw baseline get the same.
     """
     scratch = directory / "prefault.tmp"
-    block = bytes(1 << 20)
-    with open(scratch, "wb") as f:
-        for _ in range(0, size + PREFAULT_MARGIN, len(block)):
-            f.write(block)
+    write_blocks(scratch, size + PREFAULT_MARGIN, bytes(1 << 20))
     scratch.unlink()
+
+
+def median_of_tries(out: dict[str, Any], key: str, base: Path, size: int,
+                    once: Callable[[], float]) -> None:
+    """
+    C{out[key]}: the median MB/s of TRIES transfers of C{size} bytes, each after a
+    prefault; every try is kept in C{out["tries"][key]}. C{once()} gives seconds.
+    """
+    tries = []
+    for _ in range(TRIES):
+        prefault(base, size)
+        tries.append(size / once() / 1e6)
+    out.setdefault("tries", {})[key] = tries
+    out[key] = statistics.median(tries)
 
 
 # ---------------------------------------------------------------------------------
@@ -599,18 +615,13 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             r["rss_start"] = proc_status(pid)
             size = source.stat().st_size
 
-            def single(op: str, **args: str) -> float:
-                """MB/s of one large transfer: the median of TRIES, each after a prefault."""
-                tries = []
-                for _ in range(TRIES):
-                    prefault(base, size)
-                    tries.append(size / control.call(op, **args)["seconds"] / 1e6)
-                r.setdefault("tries", {}).setdefault(op + args.get("remote", ""), tries)
-                return statistics.median(tries)
+            def single(key: str, op: str, **args: str) -> None:
+                median_of_tries(r, key, base, size,
+                                lambda: float(control.call(op, **args)["seconds"]))
 
-            r["upload_MBps"] = single("single_put", src=str(source), remote="single.bin")
-            r["download_MBps"] = single("single_get", remote="single.bin",
-                                        dst=str(local / "single.bin"))
+            single("upload_MBps", "single_put", src=str(source), remote="single.bin")
+            single("download_MBps", "single_get", remote="single.bin",
+                   dst=str(local / "single.bin"))
             r["list_s"] = control.call("ls", path="big")
             assert r["list_s"]["entries"] == LIST_ENTRIES, r["list_s"]
             n, w = opts.sessions, min(opts.workers, opts.sessions)
@@ -636,9 +647,9 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             r["rss_idle"] = proc_status(pid)
             r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_before_sessions"]) / n / 1024
             # The single transfer again, with N idle sessions logged in.
-            r["upload_idle_MBps"] = single("single_put", src=str(source), remote="single2.bin")
-            r["download_idle_MBps"] = single("single_get", remote="single2.bin",
-                                             dst=str(local / "single2.bin"))
+            single("upload_idle_MBps", "single_put", src=str(source), remote="single2.bin")
+            single("download_idle_MBps", "single_get", remote="single2.bin",
+                   dst=str(local / "single2.bin"))
             # N clients each upload, then each download, a 10 MiB file.
             everyone = n * small.stat().st_size
             with Sampler(pid) as s:
@@ -664,21 +675,19 @@ def run_raw(base: Path, source: Path) -> dict[str, Any]:
         for name, src, dst in (("upload_MBps", source, work / "server-copy.bin"),
                                ("download_MBps", work / "server-copy.bin",
                                 work / "client-copy.bin")):
-            tries = []
-            for _ in range(TRIES):
+            def once(src: Path = src, dst: Path = dst) -> float:
                 recv = PROCS.spawn(self_cmd("--raw-recv", dst), stdout=subprocess.PIPE,
                                    text=True)
                 assert recv.stdout is not None
                 port = int(recv.stdout.readline())
-                prefault(base, size)
                 send = PROCS.spawn(self_cmd("--raw-send", src, port))
                 result = json.loads(recv.stdout.readline())
                 send.wait(PHASE_TIMEOUT)
                 recv.wait(PHASE_TIMEOUT)
                 assert result["bytes"] == size, result
-                tries.append(size / result["seconds"] / 1e6)
-            out.setdefault("tries", {})[name] = tries
-            out[name] = statistics.median(tries)
+                return float(result["seconds"])
+
+            median_of_tries(out, name, base, size, once)
         return out
     finally:
         PROCS.kill_all()
