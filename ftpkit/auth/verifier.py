@@ -35,7 +35,9 @@ import ftpkit
 
 # How much lower the workers' priority is than the server's. By design a check eats
 # CPU (argon2 runs its lanes in threads of its own, which inherit this); niced, it
-# uses the cores only when the sessions already open do not want them.
+# uses the cores mostly when the sessions already open do not want them. Not SCHED_IDLE:
+# with both cores busy at nice 0, one check took 22 s idle-scheduled (0.6 s at +10,
+# 3.4 s at +19), so a loaded server would time every login out.
 NICE = 10
 
 

@@ -107,3 +107,45 @@ def test_a_worker_exits_when_its_server_goes() -> None:
     [worker] = workers(v)
     worker._to.close()  # what the server's death does to the pipe
     assert worker.process.wait(30) == 0
+
+
+def test_the_worker_gives_its_heap_back_once_after_each_idle_spell() -> None:
+    from ftpkit.auth.hashworker import requests
+
+    r, w = os.pipe()
+    released: list[int] = []
+
+    def release() -> None:  # the next request arrives only after the idle spell
+        released.append(1)
+        os.write(w, b"b\n")
+
+    lines = requests(r, release, idle=0)
+    os.write(w, b"a\n")
+    assert next(lines) == b"a" and released == []
+    assert next(lines) == b"b" and released == [1]
+    os.write(w, b"c\nd\n")  # waiting already: no idle spell in between
+    assert [next(lines), next(lines)] == [b"c", b"d"] and released == [1]
+    os.close(w)
+    assert list(lines) == []  # the end of the input ends the worker
+    os.close(r)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, glibc")
+def test_a_worker_keeps_argon2s_memory_between_checks() -> None:
+    # With the default parameters each check uses 64 MiB: 16 384 fresh pages if the
+    # worker mapped them anew each time.
+    real = PasswordHasher().hash("pw")
+    v = ProcessVerifier(1)
+    v.startService()
+    try:
+        assert v.verify(real, "pw") is True
+        [worker] = workers(v)
+
+        def faults() -> int:
+            return int(open(f"/proc/{worker.process.pid}/stat").read()
+                       .rsplit(")", 1)[1].split()[7])
+        before = faults()
+        assert v.verify(real, "no") is False
+        assert faults() - before < 1000
+    finally:
+        v.stopService()
