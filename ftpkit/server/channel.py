@@ -56,7 +56,7 @@ class Channel:
     def _receive_direct(self, sink: Any) -> None:
         """On plain TCP: read the upload's data frames in a thread, straight to C{sink}."""
         session = self._session
-        threads = session.factory.send_threads
+        threads = session.factory.wire_threads
         sock_fd = tcp_socket(session.transport)
         remaining = sink.direct_remaining()
         if threads is None or sock_fd is None or not remaining or session.bufferedBytes:
@@ -114,7 +114,7 @@ class Channel:
         when the connection cannot (TLS, say). Fires with C{end} once all is sent.
         """
         session = self._session
-        threads = session.factory.send_threads
+        threads = session.factory.wire_threads
         sock_fd = raw_socket(session.transport)
         if sock_fd is None or threads is None:
             return None

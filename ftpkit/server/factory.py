@@ -35,9 +35,10 @@ class ServerFactory(Factory):
     clock: IReactorTime
     threads: ThreadRunner
     policy: SessionPolicy = field(factory=SessionPolicy)
-    # Threads for zero-copy sends (ftpkit.protocol.rawsend), apart from the disk pool so
-    # that a client slow to read can never hold up anyone's disk work. None: not used.
-    send_threads: ThreadRunner | None = field(default=None, kw_only=True)
+    # Threads that move data frames straight between socket and file (ftpkit.protocol.
+    # rawsend, rawrecv), apart from the disk pool so that a client slow to read or to
+    # send can never hold up anyone's disk work. None: not used.
+    wire_threads: ThreadRunner | None = field(default=None, kw_only=True)
     audit: Audit = field(factory=Audit, kw_only=True)
     limits: Limits = field(factory=Limits, kw_only=True)
     sessions: set[ServerSession] = field(factory=set, init=False)

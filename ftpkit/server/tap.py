@@ -96,7 +96,7 @@ def load_registry(config: ServerConfig) -> CommandRegistry:
         raise usage.UsageError(f"cannot start: {e}") from None
 
 
-SEND_THREADS = 4  # each trip sends one frame, or hands back within 5 ms on a full socket
+WIRE_THREADS = 4  # a trip moves at most 4 MiB, or hands back within 5 ms on a stalled socket
 
 
 def makeService(options: Options) -> IService:
@@ -155,19 +155,19 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
     portal = Portal(realm, [UserDBChecker(users, PasswordHasher(),
                                           Threads(reactor, checks.pool),
                                           verify=verifier.verify)])
-    # Zero-copy sends (ftpkit.protocol.rawsend) on threads apart from the disk pool.
-    sends = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=SEND_THREADS,
-                                         name="ftpkit-send"))
-    sends.setServiceParent(top)
+    # Direct sends and receives (ftpkit.protocol.rawsend, rawrecv), apart from the disk pool.
+    wire = ThreadPoolService(ThreadPool(minthreads=0, maxthreads=WIRE_THREADS,
+                                        name="ftpkit-wire"))
+    wire.setServiceParent(top)
     factory = ServerFactory(registry, portal, reactor, threads, config.policy,
-                            send_threads=Threads(reactor, sends.pool), limits=config.limits,
+                            wire_threads=Threads(reactor, wire.pool), limits=config.limits,
                             password_turns=Turns(2 * config.password_threads))
 
     endpoints = listen_endpoints(config, reactor)
     listen = ListenService(endpoints, factory, config.port_file, reactor.stop,
                            grace=config.limits.shutdown_grace, clock=reactor)
     listen.setServiceParent(top)
-    for service in (pool_service, checks, sends):  # they stop once the sessions are done
+    for service in (pool_service, checks, wire):  # they stop once the sessions are done
         service.wait_for = listen.drained
     return top
 

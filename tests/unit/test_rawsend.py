@@ -73,6 +73,21 @@ def test_sends_the_prefix_then_the_range_as_data_frames(tmp_path: Path, pair: tu
     assert b.recv(100) == b"still open"
 
 
+def test_a_trip_sends_whole_frames_until_its_share_is_sent(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, b = pair
+    data, fd = random_file(tmp_path, 100_000)
+    try:
+        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4096, per_trip=6000)
+        raw.trip()  # the second frame starts within the share and is finished
+        assert (raw.position, raw.owed, raw.blocked) == (8192, 0, False)
+        raw.trip()
+        assert raw.position == 16384
+    finally:
+        os.close(fd)
+    assert parse(drain(b)) == [(FrameKind.DATA, data[i:i + 4096]) for i in range(0, 16384, 4096)]
+
+
 def test_a_reader_that_stops_reading_ends_the_trip_mid_frame(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair
