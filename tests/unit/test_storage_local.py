@@ -505,3 +505,22 @@ def test_a_note_without_its_staged_data_is_cleaned_up(storage: LocalStorage,
     assert sorted(p.name for p in staging.iterdir()) == [f"{again.stem}.json",
                                                          f"{again.stem}.part"]
     again.discard()
+
+
+def test_abandoned_uploads_are_swept_at_most_once_a_minute(storage: LocalStorage) -> None:
+    import time
+
+    from ftpkit.storage.local import SWEEP_EVERY
+
+    def staged() -> None:
+        upload, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+        upload.append([b"01234"])
+        upload.close()  # abandoned: kept for a resume until it goes stale
+
+    now = time.time()
+    staged()
+    assert result(storage.sweep_uploads(now - 30, ())) == 0  # not stale yet
+    # Stale by now, but the last sweep's cutoff was less than a minute before: left.
+    assert result(storage.sweep_uploads(now + 1, ())) == 0
+    assert result(storage.sweep_uploads(now - 30 + SWEEP_EVERY, ())) == 5
+    assert result(storage.sweep_uploads(now + 3 * SWEEP_EVERY, ())) == 0  # nothing left
