@@ -78,14 +78,34 @@ def test_a_trip_sends_whole_frames_until_its_share_is_sent(tmp_path: Path, pair:
     a, b = pair
     data, fd = random_file(tmp_path, 100_000)
     try:
-        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4096, per_trip=6000)
-        raw.trip()  # the second frame starts within the share and is finished
+        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4096, per_trip=10000)
+        raw.trip()  # two frames fit in the share; a third would not
         assert (raw.position, raw.owed, raw.blocked) == (8192, 0, False)
         raw.trip()
         assert raw.position == 16384
     finally:
         os.close(fd)
     assert parse(drain(b)) == [(FrameKind.DATA, data[i:i + 4096]) for i in range(0, 16384, 4096)]
+
+
+def test_a_trip_that_finishes_a_frame_starts_none_past_its_share(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    a, b = pair
+    data, fd = random_file(tmp_path, 3 << 20)
+    got = bytearray()
+    try:
+        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=1 << 20,
+                            per_trip=1 << 20, stall=0)
+        raw.trip()
+        assert raw.blocked and raw.owed  # 1 MiB does not fit a socketpair's buffer
+        while raw.owed:  # each trip goes on with the frame left under way...
+            got += drain(b)
+            raw.trip()
+        assert raw.position == 1 << 20  # ...and, once it is done, starts no other
+    finally:
+        os.close(fd)
+    got += drain(b)
+    assert parse(bytes(got)) == [(FrameKind.DATA, data[:1 << 20])]
 
 
 def test_a_reader_that_stops_reading_ends_the_trip_mid_frame(tmp_path: Path, pair: tuple[
