@@ -8,16 +8,12 @@ the request is the JSON array C{[stored_hash, password]}, the answer C{1} if the
 password matches and C{0} if not. It exits at the end of its input, so it never
 outlives the server that started it. See L{ftpkit.auth.verifier}.
 
-Each argon2id check allocates 64 MiB. glibc would map a fresh 64 MiB for every check
-and unmap it after, so the kernel zeroes 16 384 new pages each time: a quarter of a
-check's CPU here, and on a VM that hands freed pages back to its host, a host fault
-for each. The worker keeps the block on its heap between checks instead, and gives it
-back once it has been idle for L{IDLE_RELEASE} seconds.
+It keeps argon2's 64 MiB on its heap between checks (L{ftpkit.memory.keep_large_blocks})
+and gives it back once it has been idle for L{IDLE_RELEASE} seconds.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import select
@@ -25,22 +21,9 @@ import sys
 from collections.abc import Callable, Iterator
 
 from ftpkit.auth.passwords import PasswordHasher
+from ftpkit.memory import keep_large_blocks
 
 IDLE_RELEASE = 2.0  # seconds without a check before the heap goes back to the system
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt() parameters
-
-
-def keep_heap() -> Callable[[], object] | None:
-    """Keep large blocks on the heap; return what gives the heap back, or None."""
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-    if not (mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 2**30)):
-        return None
-    return lambda: malloc_trim(0)
 
 
 def requests(fd: int, release: Callable[[], object] | None,
@@ -68,7 +51,7 @@ def main(argv: list[str]) -> None:
         os.nice(int(argv[1]) if len(argv) > 1 else 0)
     except (AttributeError, OSError):  # no os.nice (Windows), or not allowed
         pass
-    release = keep_heap()
+    release = keep_large_blocks()
     hasher = PasswordHasher()
     out = sys.stdout
     for line in requests(sys.stdin.fileno(), release):

@@ -32,10 +32,17 @@ def test_the_client_keeps_freed_heap_unless_the_environment_says() -> None:
     assert in_fresh_process("keep_freed_heap", MALLOC_TRIM_THRESHOLD_="0") == "False"
 
 
+@linux_only
+def test_a_password_worker_keeps_large_blocks_unless_the_environment_says() -> None:
+    assert in_fresh_process("keep_large_blocks").startswith("<function")  # the release
+    assert in_fresh_process("keep_large_blocks", MALLOC_MMAP_MAX_="1") == "None"
+
+
 def test_other_platforms_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory.sys, "platform", "darwin")
     assert memory.limit_malloc_arenas() is False
     assert memory.keep_freed_heap() is False
+    assert memory.keep_large_blocks() is None
 
 
 def test_the_server_freezes_what_it_loaded_and_collects_first() -> None:
