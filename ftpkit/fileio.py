@@ -1,6 +1,6 @@
 """
-Blocking file I/O both ends of a transfer use: writing many buffers at once, and
-hashing a range of a file.
+Blocking file I/O both ends of a transfer use: writing many buffers at once,
+reading a range into memory, and hashing a range of a file.
 
 test-case-name: tests.unit.test_transfer
 
@@ -34,6 +34,18 @@ def write_all(fd: int, buffers: Sequence[bytes | memoryview]) -> int:
         if written:
             pending[0] = pending[0][written:]
     return total
+
+
+def read_exactly(fd: int, view: memoryview, position: int,
+                 short: Callable[[], Exception]) -> memoryview:
+    """Fill C{view} from C{fd} at C{position}; raises C{short()} if the file ends first."""
+    filled = 0
+    while filled < len(view):
+        got = os.preadv(fd, [view[filled:]], position + filled)
+        if not got:
+            raise short()
+        filled += got
+    return view
 
 
 def hash_range(fd: int, hasher: Any, start: int, end: int, short: Callable[[], Exception],

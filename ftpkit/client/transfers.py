@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, RemoteError
-from ftpkit.fileio import HASH_BLOCK, hash_range, write_all
+from ftpkit.fileio import hash_range, read_exactly, write_all
 from ftpkit.protocol import rawrecv, rawsend
 from ftpkit.storage import checksums
 from ftpkit.transfer import (
@@ -133,9 +133,9 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
 
         position = offset
         frame = int(info.get("max_data_frame", CHUNK))
-        raw = None if bucket is not None else _zero_copy(protocol, fd, offset, size, hasher,
-                                                         frame)
-        if raw is not None:  # the file goes straight to the socket while the server keeps up
+        raw = None if bucket is not None else _send_direct(protocol, fd, offset, size, hasher,
+                                                           frame)
+        if raw is not None:  # frames go straight to the socket while the server keeps up
             try:
                 position = await rawsend.run(
                     raw, client.threads, client.reactor, lambda: not final.called,
@@ -163,20 +163,25 @@ async def _upload_once(client: Client, local: Path, remote: str, size: int,
     return result
 
 
-def _zero_copy(protocol: ClientProtocol, fd: int, offset: int, size: int,
-               hasher: checksums.Hasher, frame: int) -> rawsend.RawSend | None:
-    """A sendfile upload of [offset, size), hashing each frame as it goes; None if TLS."""
+def _send_direct(protocol: ClientProtocol, fd: int, offset: int, size: int,
+                 hasher: checksums.Hasher, frame: int) -> rawsend.RawSend | None:
+    """
+    A direct upload of [offset, size): each frame read into one buffer, hashed and
+    sent from there, in a thread. None if the transport is not plain TCP.
+    """
     sock_fd = rawsend.raw_socket(protocol.transport)
     if sock_fd is None:
         return None
-    buffer = memoryview(bytearray(HASH_BLOCK))
+    frame = max(1, min(frame, rawsend.FRAME))
+    buffer = memoryview(bytearray(frame))
 
-    def hash_frame(position: int, length: int) -> None:  # in a thread, before sending
-        hash_range(fd, hasher, position, position + length,
-                   lambda: rawsend.Changed("the file is shorter than it was"), buffer)
+    def read_frame(position: int, length: int) -> memoryview:  # in a thread
+        body = read_exactly(fd, buffer[:length], position,
+                            lambda: rawsend.Changed("the file is shorter than it was"))
+        hasher.update(body)
+        return body
 
-    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", before=hash_frame,
-                                 frame=max(1, min(frame, rawsend.FRAME)))
+    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", read=read_frame, frame=frame)
 
 
 def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:

@@ -73,6 +73,31 @@ def test_sends_the_prefix_then_the_range_as_data_frames(tmp_path: Path, pair: tu
     assert b.recv(100) == b"still open"
 
 
+def test_with_read_each_frame_sends_the_memory_read_returns(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    """An uploading client hashes what it reads: exactly those bytes go out, not the file's."""
+    a, b = pair
+    data, fd = random_file(tmp_path, 10_000)
+    asked = []
+
+    def read(position: int, length: int) -> memoryview:
+        asked.append((position, length))
+        return memoryview(bytes(255 - x for x in data[position:position + length]))
+
+    raw = RawSend.start(a.fileno(), fd, 1000, len(data), b"", frame=4096, read=read)
+    got = bytearray()
+    try:
+        while not raw.done:
+            raw.trip()
+            got += drain(b)
+    finally:
+        raw.close()
+        os.close(fd)
+    assert asked == [(1000, 4096), (5096, 4096), (9192, 808)]
+    assert b"".join(body for _, body in parse(bytes(got))) == bytes(
+        255 - x for x in data[1000:])
+
+
 def test_a_trip_sends_whole_frames_until_its_share_is_sent(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair
