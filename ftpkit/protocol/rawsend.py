@@ -19,9 +19,10 @@ Rules that keep this safe beside Twisted, which owns the socket:
     and while it runs the owner (the session) writes nothing through the transport;
   - the socket is used through a duplicate descriptor taken on the reactor thread,
     so a descriptor number reused after a close can never receive our bytes;
-  - each trip to a thread sends at most C{per_trip} bytes of frames (finishing the
-    frame under way), and returns early when the socket stays full for C{stall}
-    seconds; the reactor then waits until the duplicate is writable (its own epoll
+  - each trip to a thread sends C{per_trip} bytes of frames (finishing the frame
+    under way; more only while no other work waits for a thread, for at most
+    L{ftpkit.protocol.rawrecv.LONE_TRIP}), and returns early when the socket stays
+    full for C{stall} seconds; the reactor then waits until the duplicate is writable (its own epoll
     registration) before the next trip, so no thread ever waits on a slow client
     for more than a moment.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +41,7 @@ from attrs import define, field
 
 from ftpkit.protocol import waiting
 from ftpkit.protocol.framing import HEADER, FrameKind
+from ftpkit.protocol.rawrecv import LONE_TRIP
 
 FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
 # Body bytes of whole frames a trip sends before it hands back to the reactor: one frame
@@ -98,6 +101,10 @@ class RawSend:
     # Called in the thread with (position, length) as each frame starts: its body, read
     # into memory (and hashed) by the caller, to be sent instead of the file's bytes.
     read: Callable[[int, int], memoryview] | None = None
+    # From the thread: whether other work waits for one (then a trip ends at per_trip);
+    # None: always end there. L{run} sets the pool's.
+    has_backlog: Callable[[], bool] | None = None
+    lone_trip: float = LONE_TRIP
     blocked: bool = field(default=False, init=False)  # the last trip found the socket full
     _body: memoryview | None = field(default=None, init=False)  # the frame's, from read
 
@@ -118,11 +125,11 @@ class RawSend:
         fit in C{per_trip} body bytes; it stops early when the socket stays full.
         """
         self.blocked = False
-        start = self.position
+        start, started = self.position, time.monotonic()
         while self.pending:
             if not self._send_pending():
                 return
-        while self.owed or self._may_start_frame(start):
+        while self.owed or self._may_start_frame(start, started):
             if not self.owed:
                 self.owed = min(self.frame, self.end - self.position)
                 if self.read is not None:
@@ -147,12 +154,18 @@ class RawSend:
             if not self.owed:
                 self._body = None
 
-    def _may_start_frame(self, start: int) -> bool:
-        """Another frame fits in this trip's share (or is the trip's first)."""
+    def _may_start_frame(self, start: int, started: float) -> bool:
+        """
+        Another frame fits in this trip's share (or is the trip's first), or the trip
+        may go on past it: briefly, and while no other work waits for a thread.
+        """
         if self.position >= self.end or not self.per_trip:
             return False
         sent = self.position - start
-        return not sent or sent + min(self.frame, self.end - self.position) <= self.per_trip
+        if not sent or sent + min(self.frame, self.end - self.position) <= self.per_trip:
+            return True
+        return (self.has_backlog is not None and time.monotonic() - started < self.lone_trip
+                and not self.has_backlog())
 
     def _send_pending(self, more: bool = False) -> bool:
         while self.pending:
@@ -185,6 +198,8 @@ async def run(raw: RawSend, threads: Any, reactor: Any, go_on: Callable[[], bool
     Returns the position reached. Closes C{raw}'s duplicate descriptor.
     Raises OSError if the peer went away, L{Changed} if the file shrank.
     """
+    if raw.has_backlog is None:
+        raw.has_backlog = threads.has_backlog
     try:
         while not raw.done:
             if not go_on():

@@ -148,6 +148,32 @@ def test_a_trip_returns_after_its_share(pair: tuple[socket.socket, socket.socket
     assert bytes(sink.data) == body * 3
 
 
+@pytest.mark.parametrize("others_wait, lone_trip", [(False, 60.0), (True, 60.0), (False, 0.0)])
+def test_a_trip_goes_on_past_its_share_only_briefly_and_while_no_other_work_waits(
+        pair: tuple[socket.socket, socket.socket], others_wait: bool, lone_trip: float) -> None:
+    a, b = pair
+    body = os.urandom(30_000)
+    b.sendall(encode_frame(D, body) * 3)
+    sink = Sink()
+    raw = receiver(a, sink, remaining=10 << 20, per_trip=20_000,
+                   buffer=memoryview(bytearray(8192)), has_backlog=lambda: others_wait,
+                   lone_trip=lone_trip)
+    raw.trip()
+    if others_wait or not lone_trip:
+        assert 20_000 <= raw.received < 30_000 and not raw.blocked
+    else:  # all there was, then the socket was empty
+        assert raw.received == 90_000 and raw.blocked
+
+
+def test_run_lets_a_trip_go_on_unless_its_pool_has_work_waiting(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    threads = InlineThreads()
+    raw = receiver(a, Sink(), remaining=10)
+    result_of(Deferred.fromCoroutine(run(raw, threads, None, lambda: False, lambda n: None)))
+    assert raw.has_backlog is not None and raw.has_backlog.__self__ is threads
+
+
 def test_the_peer_closing_ends_the_run(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     b.sendall(encode_frame(D, b"0123456789")[:8])

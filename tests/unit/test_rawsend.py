@@ -113,6 +113,22 @@ def test_a_trip_sends_whole_frames_until_its_share_is_sent(tmp_path: Path, pair:
     assert parse(drain(b)) == [(FrameKind.DATA, data[i:i + 4096]) for i in range(0, 16384, 4096)]
 
 
+@pytest.mark.parametrize("others_wait, lone_trip", [(False, 60.0), (True, 60.0), (False, 0.0)])
+def test_a_trip_goes_on_past_its_share_only_briefly_and_while_no_other_work_waits(
+        tmp_path: Path, pair: tuple[socket.socket, socket.socket], others_wait: bool,
+        lone_trip: float) -> None:
+    a, b = pair
+    data, fd = random_file(tmp_path, 40_000)
+    try:
+        raw = RawSend.start(a.fileno(), fd, 0, len(data), b"", frame=4096, per_trip=10000,
+                            has_backlog=lambda: others_wait, lone_trip=lone_trip)
+        raw.trip()
+        assert raw.position == (8192 if others_wait or not lone_trip else len(data))
+    finally:
+        os.close(fd)
+    assert b"".join(body for _, body in parse(drain(b))) == data[:raw.position]
+
+
 def test_a_trip_that_finishes_a_frame_starts_none_past_its_share(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair
