@@ -53,6 +53,13 @@ LONE_TRIP = 0.1
 _buffers = threading.local()
 
 
+def goes_on_alone(has_backlog: Callable[[], bool] | None, started: float,
+                  lone_trip: float) -> bool:
+    """Past its share, may a trip begun at C{started} go on? Briefly, while no one waits."""
+    return (has_backlog is not None and time.monotonic() - started < lone_trip
+            and not has_backlog())
+
+
 def _buffer() -> memoryview:
     view: memoryview | None = getattr(_buffers, "view", None)
     if view is None:
@@ -125,9 +132,7 @@ class RawReceive:
                 break
 
     def _alone(self, started: float) -> bool:
-        """Past its share: may the trip go on? Only briefly, and while no one waits."""
-        return (self.has_backlog is not None and self.per_trip > 0
-                and time.monotonic() - started < self.lone_trip and not self.has_backlog())
+        return self.per_trip > 0 and goes_on_alone(self.has_backlog, started, self.lone_trip)
 
     def _fill(self, view: memoryview) -> tuple[int, list[memoryview]]:
         """Read into C{view} while the socket has bytes; the bodies read, as views."""

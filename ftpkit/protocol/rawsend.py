@@ -41,7 +41,7 @@ from attrs import define, field
 
 from ftpkit.protocol import waiting
 from ftpkit.protocol.framing import HEADER, FrameKind
-from ftpkit.protocol.rawrecv import LONE_TRIP
+from ftpkit.protocol.rawrecv import LONE_TRIP, goes_on_alone
 
 FRAME = 4 * 1024 * 1024  # body bytes per data frame sent this way
 # Body bytes of whole frames a trip sends before it hands back to the reactor: one frame
@@ -164,8 +164,7 @@ class RawSend:
         sent = self.position - start
         if not sent or sent + min(self.frame, self.end - self.position) <= self.per_trip:
             return True
-        return (self.has_backlog is not None and time.monotonic() - started < self.lone_trip
-                and not self.has_backlog())
+        return goes_on_alone(self.has_backlog, started, self.lone_trip)
 
     def _send_pending(self, more: bool = False) -> bool:
         while self.pending:

@@ -40,6 +40,19 @@ def drain(sock: socket.socket) -> bytes:
         out += got
 
 
+def send_all(raw: RawSend, fd: int, peer: socket.socket) -> bytes:
+    """Trips until C{raw} is done, draining C{peer} after each; closes C{raw} and C{fd}."""
+    got = bytearray()
+    try:
+        while not raw.done:
+            raw.trip()
+            got += drain(peer)
+    finally:
+        raw.close()
+        os.close(fd)
+    return bytes(got)
+
+
 @pytest.fixture
 def pair() -> tuple[socket.socket, socket.socket]:
     a, b = socket.socketpair()
@@ -57,15 +70,8 @@ def test_sends_the_prefix_then_the_range_as_data_frames(tmp_path: Path, pair: tu
     fd = os.open(tmp_path / "f", os.O_RDONLY)
     raw = RawSend.start(a.fileno(), fd, 1000, len(data), encode_frame(FrameKind.CONTROL, b"{}"),
                         frame=4096)
-    got = bytearray()
-    try:
-        while not raw.done:
-            raw.trip()
-            got += drain(b)
-    finally:
-        raw.close()
-        os.close(fd)
-    frames = parse(bytes(got))
+    got = send_all(raw, fd, b)
+    frames = parse(got)
     assert frames[0] == (FrameKind.CONTROL, b"{}")
     assert [len(body) for _, body in frames[1:]] == [4096, 4096, 808]
     assert b"".join(body for _, body in frames[1:]) == data[1000:]
@@ -85,16 +91,9 @@ def test_with_read_each_frame_sends_the_memory_read_returns(tmp_path: Path, pair
         return memoryview(bytes(255 - x for x in data[position:position + length]))
 
     raw = RawSend.start(a.fileno(), fd, 1000, len(data), b"", frame=4096, read=read)
-    got = bytearray()
-    try:
-        while not raw.done:
-            raw.trip()
-            got += drain(b)
-    finally:
-        raw.close()
-        os.close(fd)
+    got = send_all(raw, fd, b)
     assert asked == [(1000, 4096), (5096, 4096), (9192, 808)]
-    assert b"".join(body for _, body in parse(bytes(got))) == bytes(
+    assert b"".join(body for _, body in parse(got)) == bytes(
         255 - x for x in data[1000:])
 
 
