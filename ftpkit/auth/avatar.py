@@ -31,8 +31,11 @@ class IAvatar(Interface):
     def resolve(path: str) -> str:
         """A client's path (relative to cwd, or absolute from home) as a virtual path."""
 
-    def refresh_quota() -> Awaitable[None]:
-        """Re-read the limit from the user database (and rescan if an admin asked)."""
+    def refresh_quota(max_age: float = 0.0) -> Awaitable[None]:
+        """
+        Re-read the limit from the user database (and rescan if an admin asked); a
+        read started less than C{max_age} seconds ago will do.
+        """
 
     def logout() -> None:
         """Called once when the session ends or logs out."""
@@ -46,16 +49,17 @@ class Avatar:
     storage: Any  # IStorage
     quota: QuotaAccount
     cwd: str = "/"
-    _refresh: Callable[[Avatar], Awaitable[None]] | None = field(default=None, kw_only=True)
+    _refresh: Callable[[Avatar, float], Awaitable[None]] | None = field(default=None,
+                                                                         kw_only=True)
     _on_logout: Callable[[Avatar], None] | None = field(default=None, kw_only=True)
     logged_out: bool = field(default=False, init=False)
 
     def resolve(self, path: str) -> str:
         return resolve(self.cwd, path)
 
-    async def refresh_quota(self) -> None:
+    async def refresh_quota(self, max_age: float = 0.0) -> None:
         if self._refresh is not None:
-            await self._refresh(self)
+            await self._refresh(self, max_age)
 
     def logout(self) -> None:
         if self.logged_out:

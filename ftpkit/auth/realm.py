@@ -13,10 +13,13 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from attrs import define, field
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ftpkit.auth.avatar import Avatar, IAvatar
@@ -28,6 +31,17 @@ from ftpkit.storage.quota import QuotaBook
 from ftpkit.threads import ThreadRunner
 
 
+@define
+class _Read:
+    """One read of a user's record, shared by the refreshes that may use it."""
+
+    started: float
+    record: UserRecord | None = None
+    failure: Failure | None = None
+    done: bool = False
+    waiting: list[Deferred[UserRecord | None]] = field(factory=list)
+
+
 @implementer(IRealm)
 class Realm:
     """
@@ -35,13 +49,24 @@ class Realm:
     database names another (relative paths are taken under C{ROOT}). The home is
     created, mode 0700, on first login. All of a user's sessions share one quota
     account, scanned when the first of them starts.
+
+    A refresh re-reads the user's record (enabled? limit? rescan?) unless one read
+    started less than its C{max_age} ago: a thousand puts starting at once in one
+    account then cost one database read, not a thousand.
     """
 
     log = Logger()
 
     def __init__(self, users: UserDB, root: Path, threads: ThreadRunner,
                  quotas: QuotaBook | None = None, listings: ListingCache | None = None,
-                 partial_ttl: float = 24 * 3600.0) -> None:
+                 partial_ttl: float = 24 * 3600.0, clock: IReactorTime | None = None
+                 ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor
+        self._clock: IReactorTime = clock
+        self._reads: dict[str, _Read] = {}
         self._users = users
         self._root = root
         self._threads = threads
@@ -85,13 +110,46 @@ class Realm:
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         return record, home.resolve()
 
-    async def _refresh(self, avatar: Avatar) -> None:
-        record = await self._threads.run(self._users.get, avatar.name)
+    async def _refresh(self, avatar: Avatar, max_age: float = 0.0) -> None:
+        record = await self._read(avatar.name, max_age)
         if record is None or not record.enabled:
             raise CommandError(ErrorCode.PERMISSION_DENIED, "this account has been disabled")
         await self.quotas.refresh(avatar.quota, record.quota, record.rescan,
                                   avatar.storage.usage)
 
+    def _read(self, name: str, max_age: float) -> Deferred[UserRecord | None]:
+        """The user's record, from a read started less than C{max_age} seconds ago."""
+        now = self._clock.seconds()
+        read = self._reads.get(name)
+        if read is None or now - read.started >= max_age:
+            read = self._reads[name] = _Read(now)
+            self._threads.run(self._users.get, name).addCallbacks(
+                self._got, self._failed, callbackArgs=(read,), errbackArgs=(name, read))
+        if read.failure is not None:
+            return fail(read.failure)
+        if read.done:
+            return succeed(read.record)
+        waiter: Deferred[UserRecord | None] = Deferred()
+        read.waiting.append(waiter)
+        return waiter
+
+    @staticmethod
+    def _got(record: UserRecord | None, read: _Read) -> None:
+        read.record, read.done = record, True
+        waiting, read.waiting = read.waiting, []
+        for waiter in waiting:
+            waiter.callback(record)
+
+    def _failed(self, failure: Failure, name: str, read: _Read) -> None:
+        if self._reads.get(name) is read:  # the next refresh tries again
+            del self._reads[name]
+        read.failure, read.done = failure, True
+        waiting, read.waiting = read.waiting, []
+        for waiter in waiting:
+            waiter.errback(failure)
+
     def _logged_out(self, avatar: Avatar) -> None:
         self.quotas.close(avatar.quota)
+        if avatar.quota.sessions <= 0:
+            self._reads.pop(avatar.name, None)
         self.log.info("logout user={user}", user=avatar.name)

@@ -35,6 +35,10 @@ from ftpkit.storage import checksums, paths
 from ftpkit.storage.quota import QuotaAccount
 from ftpkit.transfer import BATCH, Buffer, SerialWriter, TokenBucket
 
+# A put sees an administrator's change to the account (disabled, new limit, rescan)
+# within this many seconds; `quota` sees it at once.
+RECORD_MAX_AGE = 1.0
+
 
 def _size(n: int) -> str | None:
     return None if n >= 0 else "must be 0 or more"
@@ -189,19 +193,18 @@ class Put(Command):
         avatar = avatar_of(context)
         algorithm = args["algorithm"] or context.config.checksum
         checksums.new_hasher(algorithm)  # refuse an unknown algorithm before anything else
-        target = await self._target(avatar, args)
-        await avatar.refresh_quota()
+        await avatar.refresh_quota(max_age=RECORD_MAX_AGE)
         account = avatar.quota
         await self._sweep(context, avatar)
-        upload, freed = await avatar.storage.start_upload(target, args["size"], args["restart"],
-                                                          frozenset(account.uploads))
+        upload, freed = await self._start(avatar, args, frozenset(account.uploads))
+        target = upload.path
         account.charge(-freed)
         account.uploads.add(upload.id)
         reserved = 0
         receiver: Receiver | None = None
         try:
             remaining = upload.size - upload.offset
-            account.ensure_room(remaining - await self._replaced_size(avatar, target))
+            account.ensure_room(remaining - upload.replacing)
             account.reserve(remaining)
             reserved = remaining
             hasher = checksums.new_hasher(algorithm)
@@ -245,22 +248,19 @@ class Put(Command):
                 "algorithm": algorithm, "resumed_from": upload.offset}
 
     @staticmethod
-    async def _target(avatar: Avatar, args: dict[str, Any]) -> str:
+    async def _start(avatar: Avatar, args: dict[str, Any], busy: frozenset[str]) -> Any:
+        """Stage the upload at 'path', or inside it under 'name' if it is a directory."""
         target = avatar.resolve(args["path"])
-        if await avatar.storage.is_dir(target):
+        start = avatar.storage.start_upload
+        try:  # one trip to the disk in the usual case, a file's path
+            return await start(target, args["size"], args["restart"], busy)
+        except CommandError as e:
+            if e.code != ErrorCode.IS_A_DIRECTORY:
+                raise
             if not args["name"]:
                 raise CommandError(ErrorCode.IS_A_DIRECTORY,
-                                   f"'{target}' is a directory; give the file's 'name'")
-            target = paths.join(target, args["name"])
-        return target
-
-    @staticmethod
-    async def _replaced_size(avatar: Avatar, target: str) -> int:
-        try:
-            entry = await avatar.storage.stat(target)
-        except CommandError:
-            return 0
-        return int(entry.size) if entry.type == "file" else 0
+                                   f"'{target}' is a directory; give the file's 'name'") from None
+        return await start(paths.join(target, args["name"]), args["size"], args["restart"], busy)
 
     @staticmethod
     async def _sweep(context: ICommandContext, avatar: Avatar) -> None:

@@ -144,7 +144,7 @@ def build_service(config: ServerConfig, reactor: Any, registry: CommandRegistry 
         raise usage.UsageError(str(e)) from None
     config.root.mkdir(parents=True, exist_ok=True)
     realm = Realm(users, config.root.resolve(), threads,
-                  partial_ttl=config.policy.partial_ttl)
+                  partial_ttl=config.policy.partial_ttl, clock=reactor)
     # Password checks: threads of their own wait while worker processes, at a lower
     # priority, hash (ftpkit.auth.verifier). Added first, the workers stop last.
     verifier = ProcessVerifier(config.password_threads)

@@ -370,9 +370,13 @@ class LocalStorage:
         parts = paths.split(vpath)
         if not parts:
             raise CommandError(ErrorCode.IS_A_DIRECTORY, "'/' is a directory")
+        replacing = 0  # the size of a file the upload will replace
         with self._dir(parts[:-1]) as fd, _mapped(vpath), suppress(FileNotFoundError):
-            if stat.S_ISDIR(_lstat(parts[-1], fd).st_mode):
+            st = _lstat(parts[-1], fd)
+            if stat.S_ISDIR(st.st_mode):
                 raise CommandError(ErrorCode.IS_A_DIRECTORY, f"'{vpath}' is a directory")
+            if stat.S_ISREG(st.st_mode):
+                replacing = st.st_size
         staging = self._staging()
         try:
             if restart:
@@ -386,7 +390,8 @@ class LocalStorage:
             else:
                 offset = os.stat(f"{stem}.part", dir_fd=staging.fd,
                                  follow_symlinks=False).st_size
-            return LocalUpload(vpath, size, stem, offset, staging, self._open_dir), freed
+            return LocalUpload(vpath, size, stem, offset, staging, self._open_dir,
+                               replacing), freed
         except BaseException:
             staging.close()
             raise

@@ -82,7 +82,7 @@ def home(server: Server, user: str = "alice") -> Path:
 def staged(server: Server, user: str = "alice") -> list[Path]:
     """The server's staged upload files (.part) for C{user}."""
     staging = home(server, user) / ".ftpkit" / "staging"
-    return sorted(staging.glob("*.part")) if staging.is_dir() else []
+    return sorted(staging.rglob("*.part")) if staging.is_dir() else []
 
 
 def staged_size(server: Server, user: str = "alice") -> int:

@@ -11,6 +11,8 @@ from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from zope.interface import Interface
 from zope.interface.verify import verifyObject
@@ -182,3 +184,115 @@ def test_sessions_of_one_user_share_one_storage_while_any_is_open(realm: Realm,
     gc.collect()
     assert list(realm._storages.values()) == [other.storage]  # alice's is not kept alive
     logout_other()
+
+
+class HeldThreads:
+    """Runs each callable only when the test says so: reads can be in flight."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[Any, Any]] = []
+
+    def run(self, f: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.queue.append((lambda: f(*args, **kwargs), d))
+        return d
+
+    def has_backlog(self) -> bool:
+        return False
+
+    def finish(self) -> None:
+        while self.queue:
+            job, d = self.queue.pop(0)
+            try:
+                d.callback(job())
+            except Exception as e:
+                d.errback(e)
+
+
+class CountingUsers(UserDB):
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gets = 0
+        self.broken = False
+
+    def get(self, name: str) -> Any:
+        self.gets += 1
+        if self.broken:
+            raise OSError("database unreadable")
+        return super().get(name)
+
+
+@pytest.fixture
+def counted(users: UserDB) -> CountingUsers:
+    return CountingUsers(users.path)
+
+
+def test_refreshes_share_a_recent_read_of_the_record(counted: CountingUsers, root: Path) -> None:
+    clock = Clock()
+    realm = Realm(counted, root, InlineThreads(), clock=clock)
+    _, avatar, _ = login(realm, "alice")
+    counted.gets = 0
+    for _ in range(3):
+        result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))
+    assert counted.gets == 1
+    result_of(Deferred.fromCoroutine(avatar.refresh_quota()))  # max_age 0: always afresh
+    assert counted.gets == 2
+    counted.set_quota("alice", 123)
+    result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))
+    assert counted.gets == 2 and avatar.quota.limit is None  # the read of a moment ago
+    clock.advance(1.0)
+    result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))
+    assert counted.gets == 3 and avatar.quota.limit == 123
+
+
+def test_a_disabled_account_is_seen_once_the_shared_read_is_too_old(
+        counted: CountingUsers, root: Path) -> None:
+    from ftpkit.protocol.errors import CommandError
+
+    clock = Clock()
+    realm = Realm(counted, root, InlineThreads(), clock=clock)
+    _, avatar, _ = login(realm, "alice")
+    result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))
+    counted.set_enabled("alice", False)
+    result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))  # within the second
+    clock.advance(1.0)
+    with pytest.raises(CommandError) as e:
+        result_of(Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)))
+    assert e.value.code == "permission_denied"
+
+
+def test_refreshes_wait_on_a_read_in_flight(counted: CountingUsers, root: Path) -> None:
+    threads = HeldThreads()
+    realm = Realm(counted, root, threads, clock=Clock())
+    d = realm.requestAvatar("alice", None, IAvatar)
+    threads.finish()
+    _, avatar, _ = result_of(d)
+    threads.finish()  # the first session's usage scan
+    counted.gets = 0
+    waits = [Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)) for _ in range(5)]
+    assert len(threads.queue) == 1 and not any(w.called for w in waits)
+    threads.finish()
+    assert counted.gets == 1
+    for w in waits:
+        result_of(w)
+
+
+def test_a_failed_read_fails_its_waiters_and_the_next_refresh_reads_again(
+        counted: CountingUsers, root: Path) -> None:
+    threads = HeldThreads()
+    realm = Realm(counted, root, threads, clock=Clock())
+    d = realm.requestAvatar("alice", None, IAvatar)
+    threads.finish()
+    _, avatar, _ = result_of(d)
+    threads.finish()
+    counted.broken = True
+    waits = [Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0)) for _ in range(2)]
+    threads.finish()
+    for w in waits:
+        with pytest.raises(OSError):
+            result_of(w)
+    counted.broken, counted.gets = False, 0
+    again = Deferred.fromCoroutine(avatar.refresh_quota(max_age=1.0))
+    threads.finish()
+    result_of(again)
+    assert counted.gets == 1

@@ -500,11 +500,15 @@ def test_a_note_without_its_staged_data_is_cleaned_up(storage: LocalStorage,
     first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
     staging = home / ".ftpkit" / "staging"
     first.discard()
-    (staging / f"{first.stem}.json").write_text('{"path": "/new.bin", "size": 10}')
+    assert list(staging.iterdir()) == []  # the path's folder went with its last upload
+    note = staging / f"{first.stem}.json"
+    note.parent.mkdir()
+    note.write_text('{"path": "/new.bin", "size": 10}')
     again, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
-    assert sorted(p.name for p in staging.iterdir()) == [f"{again.stem}.json",
-                                                         f"{again.stem}.part"]
+    assert sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file()) \
+        == [f"{again.stem}.json", f"{again.stem}.part"]
     again.discard()
+    assert list(staging.iterdir()) == []
 
 
 def test_abandoned_uploads_are_swept_at_most_once_a_minute(storage: LocalStorage) -> None:
@@ -524,3 +528,98 @@ def test_abandoned_uploads_are_swept_at_most_once_a_minute(storage: LocalStorage
     assert result(storage.sweep_uploads(now + 1, ())) == 0
     assert result(storage.sweep_uploads(now - 30 + SWEEP_EVERY, ())) == 5
     assert result(storage.sweep_uploads(now + 3 * SWEEP_EVERY, ())) == 0  # nothing left
+
+
+def staging_files(home: Path) -> list[str]:
+    staging = home / ".ftpkit" / "staging"
+    return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+
+
+def test_each_path_stages_in_its_own_folder(storage: LocalStorage, home: Path) -> None:
+    # many other uploads under way in the home: a put looks only at its own path's folder
+    others = [result(storage.start_upload(f"/other-{i}.bin", 10, False, frozenset()))[0]
+              for i in range(20)]
+    first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    first.append([b"01234"])
+    first.close()
+    again, _ = result(storage.start_upload("/new.bin", 10, False,
+                                           frozenset(u.id for u in others)))
+    assert again.id == first.id and again.offset == 5
+    folder = again.id.partition("/")[0]
+    assert folder not in {u.id.partition("/")[0] for u in others}
+    assert len({u.id.partition("/")[0] for u in others}) == 20
+    again.discard()
+    for u in others:
+        u.discard()
+    assert list((home / ".ftpkit" / "staging").iterdir()) == []
+
+
+def test_two_uploads_of_one_path_share_its_folder_until_both_are_gone(
+        storage: LocalStorage, home: Path) -> None:
+    one, _ = result(storage.start_upload("/new.bin", 3, False, frozenset()))
+    two, _ = result(storage.start_upload("/new.bin", 3, False, frozenset({one.id})))
+    assert one.id != two.id and one.id.partition("/")[0] == two.id.partition("/")[0]
+    one.append([b"abc"])
+    one.commit("sha256", "0" * 64)
+    assert staging_files(home) == [f"{two.id}.json", f"{two.id}.part"]  # the folder stays
+    two.discard()
+    assert list((home / ".ftpkit" / "staging").iterdir()) == []
+
+
+def test_a_staging_file_without_its_note_is_cleaned_up(storage: LocalStorage,
+                                                      home: Path) -> None:
+    first, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    first.append([b"0123"])
+    first.close()
+    (home / ".ftpkit" / "staging" / f"{first.id}.json").unlink()  # a crash before the note
+    assert result(storage.usage())[0] >= 4  # its bytes still count until it goes
+    again, freed = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert again.offset == 0 and freed == 4
+    assert staging_files(home) == [f"{again.id}.json", f"{again.id}.part"]
+    again.discard()
+
+
+def test_uploads_staged_flat_by_older_releases_count_and_are_swept(
+        storage: LocalStorage, home: Path) -> None:
+    import json
+    import time
+
+    staging = home / ".ftpkit" / "staging"
+    staging.mkdir(parents=True)
+    (staging / "0123abcd0123abcd0123abcd-00ff00ff.part").write_bytes(b"x" * 7)
+    (staging / "0123abcd0123abcd0123abcd-00ff00ff.json").write_text(
+        json.dumps({"path": "/old.bin", "size": 10}))
+    (staging / "deadbeefdeadbeefdeadbeef").mkdir()  # a folder a crash left empty
+    used = result(storage.usage())[0]
+    assert used == 5 + 1000 + 7
+    assert result(storage.sweep_uploads(time.time() + 1, ())) == 7
+    assert list(staging.iterdir()) == []
+
+
+def test_a_folder_that_vanishes_while_an_upload_starts_is_made_again(
+        storage: LocalStorage, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftpkit.storage import staging
+
+    real_mkdir, calls = os.mkdir, []
+
+    def mkdir_then_lose_it(name: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+        real_mkdir(name, mode, dir_fd=dir_fd)
+        if len(name) == 24 and not calls:  # a key's folder: another upload's prune wins
+            calls.append(name)
+            os.rmdir(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(staging.os, "mkdir", mkdir_then_lose_it)
+    upload, _ = result(storage.start_upload("/new.bin", 10, False, frozenset()))
+    assert calls and upload.id.startswith(calls[0] + "/")
+    upload.discard()
+
+
+def test_an_upload_knows_the_size_of_the_file_it_will_replace(storage: LocalStorage,
+                                                               home: Path) -> None:
+    (home / "link").symlink_to("a.txt")
+    for vpath, size in (("/a.txt", 5), ("/new.bin", 0), ("/link", 0),
+                        ("/docs/deep/b.bin", 1000)):
+        upload, _ = result(storage.start_upload(vpath, 10, False, frozenset()))
+        assert upload.replacing == size, vpath
+        upload.discard()
+    error(storage.start_upload("/docs", 10, False, frozenset()), "is_a_directory")

@@ -27,7 +27,7 @@ def home(tmp_path: Path) -> Path:
 
 def staged(tmp_path: Path) -> list[str]:
     staging = home(tmp_path) / ".ftpkit" / "staging"
-    return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+    return sorted(p.name for p in staging.rglob("*") if p.is_file()) if staging.exists() else []
 
 
 @pytest.fixture
@@ -87,6 +87,15 @@ def test_put_into_a_directory_uses_the_name(wire: Wire, tmp_path: Path) -> None:
     wire.send_end(rid, sha(b"abc"))
     assert wire.messages()[0]["type"] == "ok"
     assert wire.error("put", path="d", size=1) == "is_a_directory"
+    wire.ok("mkdir", path="d/sub")
+    assert wire.error("put", path="d", size=1, name="sub") == "is_a_directory"
+    assert staged(tmp_path) == []
+    rid, info = start_put(wire, "/", 1, name="top.txt")
+    assert info["path"] == "/top.txt"
+    wire.send_data(b"t")
+    wire.send_end(rid, sha(b"t"))
+    assert wire.messages()[0]["type"] == "ok"
+    assert (home(tmp_path) / "top.txt").read_bytes() == b"t"
 
 
 def test_checksum_mismatch_commits_nothing(wire: Wire, tmp_path: Path) -> None:
