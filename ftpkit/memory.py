@@ -29,11 +29,6 @@ The server's garbage collector: what is loaded at start (Twisted, the plugins, t
 config) lives as long as the server, yet every full collection walked it again, on
 the reactor thread: 35 ms each, measured here during 200 logins, long enough to
 show in every session's latency. Frozen after start, it is never walked again.
-A put or get makes a few thousand objects (Deferreds, frames, messages) that live
-until it ends; with 1000 of them under way, collections at Python's default pace
-(every 700 new objects) took 7% of the server's CPU. The first generation is
-collected every 7000 instead: a 1000-client upload of 1 MiB each went from 2.07 to
-1.75 CPU-s of server time here, and garbage waits a little longer.
 
 Public API: none (internal).
 """
@@ -53,7 +48,6 @@ ARENAS = 2
 KEEP_FREED = 64 * 1024 * 1024
 MMAP_FROM = 8 * 1024 * 1024
 KEEP_LARGE = 1024 * 1024 * 1024  # a password worker's trim threshold: argon2's block stays
-YOUNG_COLLECTION = 7000  # the server's first-generation threshold (Python's default: 700)
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
@@ -100,11 +94,7 @@ def _mallopt(settings: dict[int, int], *env: str) -> bool:
     return all([bool(mallopt(param, value)) for param, value in settings.items()])
 
 
-def freeze_startup_objects(young: int = YOUNG_COLLECTION) -> None:
-    """
-    For the server, once started: keep what exists now out of all later collections,
-    and collect the youngest objects once C{young} more have been allocated than freed.
-    """
+def freeze_startup_objects() -> None:
+    """For the server, once started: keep what exists now out of all later collections."""
     gc.collect()  # garbage frozen would never be freed
     gc.freeze()
-    gc.set_threshold(young, *gc.get_threshold()[1:])

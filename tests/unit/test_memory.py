@@ -49,9 +49,7 @@ def test_the_server_freezes_what_it_loaded_and_collects_first() -> None:
     code = ("import gc, weakref; from ftpkit.memory import freeze_startup_objects as f\n"
             "class Cycle: pass\n"
             "c = Cycle(); c.me = c; gone = weakref.ref(c); del c\n"  # garbage: not frozen
-            "f(); print(gc.get_freeze_count() > 0, gone() is None, gc.get_threshold())")
+            "f(); print(gc.get_freeze_count() > 0, gone() is None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    frozen, collected, threshold = done.stdout.split(maxsplit=2)
-    assert (frozen, collected) == ("True", "True")
-    assert threshold.strip() == str((memory.YOUNG_COLLECTION, 10, 10))
+    assert done.stdout.split() == ["True", "True"]
