@@ -1,0 +1,94 @@
+"""
+The N-client phases of scripts/bench, paired: ftpkit and pyftpdlib both up at once.
+
+    .venv/bin/python scripts/measure_clients.py [--sessions 200] [--client-file 10M]
+                                                 [--rounds 8] [--workers 4] [--disk DIR]
+
+scripts/bench measures each server's N-client upload and download once per
+repetition, minutes apart; on a shared VM the machine's pace moves by more than the
+difference between the servers in that time. Here both servers run side by side
+with their N sessions logged in (idle sessions cost neither any CPU), and each round
+measures ftpkit then pyftpdlib, or the other way round, back to back: a pair of
+figures taken under the same load. It prints every round, the medians, and how many
+rounds each server won. Same servers, drivers, settings and prefault as
+scripts/bench (it imports them). Run by hand, after scripts/bench has installed
+pyftpdlib; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (scripts/bench.py, beside this file)
+
+from ftpkit.units import parse_size  # noqa: E402
+
+SERVERS = {"ftpkit": (bench.start_ftpkit, "ftpkit"),
+           "pyftpdlib": (bench.start_pyftpdlib, "ftplib")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--client-file", default="10M")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--disk", metavar="DIR", help="homes under DIR, not /dev/shm")
+    opts = parser.parse_args()
+    bench.raise_nofile()
+    n, size = opts.sessions, parse_size(opts.client_file, allow_unlimited=False)
+    assert size
+    base = Path(tempfile.mkdtemp(prefix="ftpkit-clients-", dir=opts.disk or "/dev/shm"))
+    try:
+        source = base / "client.bin"
+        bench.write_random(source, size)
+        setups = {}
+        for name, (start, driver) in SERVERS.items():
+            work = base / name
+            (work / "homes" / bench.USER).mkdir(parents=True)
+            (work / "local").mkdir()
+            _, port = start(work, bench.DEFAULT_BACKLOG, n)
+            workers = [bench.Driver(driver, port, work / "drivers.log")
+                       for _ in range(opts.workers)]
+            counts = [n // opts.workers + (i < n % opts.workers) for i in range(opts.workers)]
+            for d, c in zip(workers, counts, strict=True):
+                d.send("login", n=c, total=n)
+            for d in workers:
+                d.recv()
+            setups[name] = (work, workers)
+        times: dict[str, dict[str, list[float]]] = {s: {"put": [], "get": []} for s in SERVERS}
+        for r in range(opts.rounds):
+            order = list(SERVERS) if r % 2 == 0 else list(reversed(SERVERS))
+            for name in order:
+                work, workers = setups[name]
+                bench.prefault(base, n * size)
+                times[name]["put"].append(bench.phase(workers, "put", src=str(source),
+                                                      tag=f"r{r}-w{{i}}"))
+                bench.prefault(base, n * size)
+                times[name]["get"].append(bench.phase(workers, "get", tag=f"r{r}-w{{i}}",
+                                                      dst_dir=str(work / "local")))
+                for f in (work / "homes" / bench.USER).glob(f"r{r}-*"):
+                    f.unlink()  # keep tmpfs from filling over the rounds
+            print(f"round {r + 1}: " + ", ".join(
+                f"{s} put {times[s]['put'][-1]:.2f} get {times[s]['get'][-1]:.2f} s"
+                for s in SERVERS), flush=True)
+        for op in ("put", "get"):
+            ours, theirs = times["ftpkit"][op], times["pyftpdlib"][op]
+            wins = sum(a < b for a, b in zip(ours, theirs, strict=True))
+            a, b = statistics.median(ours), statistics.median(theirs)
+            print(f"N-client {op}, {n} x {opts.client_file}: median ftpkit {a:.2f} s, "
+                  f"pyftpdlib {b:.2f} s, ratio {a / b:.2f}; ftpkit faster in {wins} of "
+                  f"{len(ours)} rounds")
+    finally:
+        bench.PROCS.kill_all()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
