@@ -131,6 +131,15 @@ def _folders(staging_fd: int) -> list[str]:
         return sorted(item.name for item in scan if item.is_dir(follow_symlinks=False))
 
 
+def _all_stems(staging_fd: int) -> list[str]:
+    """
+    Every staged upload: those in the folders per key, and any at the top of the
+    staging directory, where builds before the folders staged them (swept, not resumed).
+    """
+    return [*_stems_in(staging_fd, ""),
+            *(stem for folder in _folders(staging_fd) for stem in _stems_in(staging_fd, folder))]
+
+
 def staged_bytes(home_fd: int) -> int:
     """The bytes held by every staged upload of this home (they count against quota)."""
     try:
@@ -139,7 +148,7 @@ def staged_bytes(home_fd: int) -> int:
         return 0
     total = 0
     try:
-        for stem in [*_stems_in(fd, ""), *(s for f in _folders(fd) for s in _stems_in(fd, f))]:
+        for stem in _all_stems(fd):
             with suppress(FileNotFoundError):
                 total += os.stat(f"{stem}.part", dir_fd=fd, follow_symlinks=False).st_size
     finally:
@@ -204,15 +213,8 @@ class Staging:
             self.release(stem)
 
     def stems(self, vpath: str | None = None) -> list[str]:
-        """
-        The staged uploads of C{vpath} (a .part, a .json or both), or of every path.
-        Every path includes any left at the top of the staging directory, where
-        releases before the folders per key staged them: they are swept, not resumed.
-        """
-        if vpath is not None:
-            return _stems_in(self.fd, _key(vpath))
-        return [*_stems_in(self.fd, ""),
-                *(stem for folder in _folders(self.fd) for stem in _stems_in(self.fd, folder))]
+        """The staged uploads of C{vpath} (a .part, a .json or both), or of every path."""
+        return _stems_in(self.fd, _key(vpath)) if vpath is not None else _all_stems(self.fd)
 
     def find(self, vpath: str, size: int, busy: Collection[str]) -> tuple[str | None, int]:
         """
