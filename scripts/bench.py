@@ -17,7 +17,9 @@ pwd/PWD round-trip latency samples. Each repetition starts a fresh server in a f
 directory; figures are medians over the repetitions, and the servers take turns at
 going first. Each single-file figure is itself the median of TRIES transfers per
 repetition. Before each measured transfer the bench writes and deletes as many bytes
-as it will write (see prefault). Run by hand; not a test.
+as it will write (see prefault). Before the N logins it waits for the machine to
+settle, and during them a canary process measures the machine's own stalls (see
+CANARY_TICK). Run by hand; not a test.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ DEFAULT_BACKLOG = 1024
 # shared VM one 1 GiB transfer can take twice as long as the next.
 TRIES = 3
 PREFAULT_MARGIN = 64 << 20  # bytes beyond a transfer's own: socket buffers, the heap
+# A canary process sleeps CANARY_TICK at a time and notes each wake-up more than
+# CANARY_LATE late; one STALL or more late is a machine stall. On a VM that hands freed
+# memory back to its host (free page reporting, every 2 s), a loaded machine stalls for
+# 20-40 ms at a time, every process alike, for seconds after gigabytes were freed: after
+# the transfers before the N logins, say (docs/performance.md, "Machine stalls"). So
+# before the logins the bench loads every core and waits, SETTLE_WINDOW at a time (at
+# most SETTLE_MOST), until the canary sees no stall; during them the canary runs again,
+# and ls samples that overlap a stall are counted apart.
+CANARY_TICK, CANARY_LATE, STALL = 0.001, 0.005, 0.010
+SETTLE_WINDOW, SETTLE_MOST = 2.5, 40.0
 
 
 def raise_nofile() -> None:
@@ -130,6 +142,7 @@ class FtpkitDriver:
         self.sessions: list[Any] = []
         self.ping_latencies: list[float] = []
         self.ls_latencies: list[float] = []
+        self.ls_starts: list[float] = []
         self.ping_stop = False
         self.ping_done: Any = None
         threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
@@ -215,6 +228,7 @@ class FtpkitDriver:
 
         self.ping_latencies = []
         self.ls_latencies = []
+        self.ls_starts = []
         self.ping_stop = False
 
         async def loop() -> None:
@@ -227,6 +241,7 @@ class FtpkitDriver:
                 assert len(listed["entries"]) == SMALL_ENTRIES, listed
                 self.ping_latencies.append(middle - started)
                 self.ls_latencies.append(time.perf_counter() - middle)
+                self.ls_starts.append(middle)
 
         def start() -> None:
             self.ping_done = Deferred.fromCoroutine(loop())
@@ -239,7 +254,8 @@ class FtpkitDriver:
         async def go() -> None:
             await self.ping_done
         self.run(go)
-        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies}
+        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies,
+                "ls_starts": self.ls_starts}
 
     def quit(self) -> dict[str, Any]:
         from twisted.internet.defer import gatherResults
@@ -261,6 +277,7 @@ class FtplibDriver:
         self.sessions: list[Any] = []
         self.ping_latencies: list[float] = []
         self.ls_latencies: list[float] = []
+        self.ls_starts: list[float] = []
         self.ping_stop = threading.Event()
         self.ping_thread: threading.Thread | None = None
 
@@ -339,6 +356,7 @@ class FtplibDriver:
     def ping_start(self) -> dict[str, Any]:
         self.ping_latencies = []
         self.ls_latencies = []
+        self.ls_starts = []
         self.ping_stop.clear()
 
         def loop() -> None:
@@ -350,6 +368,7 @@ class FtplibDriver:
                 assert len(ftp.nlst(SMALL_DIR)) == SMALL_ENTRIES
                 self.ping_latencies.append(middle - started)
                 self.ls_latencies.append(time.perf_counter() - middle)
+                self.ls_starts.append(middle)
         self.ping_thread = threading.Thread(target=loop, daemon=True)
         self.ping_thread.start()
         return {}
@@ -358,7 +377,8 @@ class FtplibDriver:
         self.ping_stop.set()
         assert self.ping_thread is not None
         self.ping_thread.join()
-        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies}
+        return {"latencies": self.ping_latencies, "ls_latencies": self.ls_latencies,
+                "ls_starts": self.ls_starts}
 
     def quit(self) -> dict[str, Any]:
         def one(i: int, ftp: Any) -> None:
@@ -392,6 +412,39 @@ def driver_main(kind: str, port: int) -> None:
         out.flush()
         if op == "quit":
             break
+
+
+# ---------------------------------------------------------------------------------
+# The stall canary: a process with nothing to do but wake up every millisecond.
+
+
+def canary_main() -> None:
+    """Until a line arrives on stdin: wake every TICK; then print the late wake-ups."""
+    gaps: list[tuple[float, float]] = []
+    before = time.perf_counter()
+    while not select.select([sys.stdin], [], [], CANARY_TICK)[0]:
+        now = time.perf_counter()
+        if now - before > CANARY_LATE:
+            gaps.append((before, now - before))
+        before = now
+    print(json.dumps({"gaps": gaps}), flush=True)
+
+
+def spin_main(seconds: float) -> None:
+    """Keep one core busy for C{seconds}, at the lowest priority."""
+    os.nice(19)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def stalls(gaps: list[list[float]], starts: list[float],
+           latencies: list[float]) -> tuple[dict[str, float], list[float]]:
+    """The canary's worst wake-up delay, and the latencies of the samples none overlaps."""
+    big = [(g, g + d) for g, d in gaps if d >= STALL]
+    clear = [lat for s, lat in zip(starts, latencies, strict=True)
+             if not any(s < end and g < s + lat for g, end in big)]
+    return {"max": 1000 * max((d for _, d in gaps), default=0.0), "stalls": len(big)}, clear
 
 
 # ---------------------------------------------------------------------------------
@@ -582,8 +635,41 @@ def start_pyftpdlib(work: Path, backlog: int, sessions: int) -> tuple[subprocess
     return proc, int(line)
 
 
+class Canary:
+    """A canary process, from start to L{stop}: the list of its late wake-ups."""
+
+    def __init__(self) -> None:
+        self.proc = PROCS.spawn(self_cmd("--canary"), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> list[list[float]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        gaps: list[list[float]] = json.loads(self.proc.stdout.readline())["gaps"]
+        self.proc.wait(PHASE_TIMEOUT)
+        return gaps
+
+
+def settle() -> dict[str, float | bool]:
+    """Wait, loading every core, until a canary beside the load sees no machine stall."""
+    started = time.perf_counter()
+    while True:
+        canary = Canary()
+        spinners = [PROCS.spawn(self_cmd("--spin", SETTLE_WINDOW))
+                    for _ in range(os.cpu_count() or 1)]
+        for spinner in spinners:
+            spinner.wait(PHASE_TIMEOUT)
+        worst = max((d for _, d in canary.stop()), default=0.0)
+        took = time.perf_counter() - started
+        if worst < STALL or took >= SETTLE_MOST:
+            return {"seconds": took, "settled": worst < STALL, "last_stall_ms": 1000 * worst}
+
+
 def latency_summary(seconds: list[float]) -> dict[str, float]:
     lat = sorted(seconds)
+    if not lat:
+        return {"samples": 0}
     return {"median": 1000 * statistics.median(lat),
             "p99": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
             "max": 1000 * lat[-1], "samples": len(lat)}
@@ -630,8 +716,9 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             # N logins, all at once, while the control session keeps asking pwd and ls.
             # Memory per session is measured from here: what the transfers above left
             # in the heap is not the sessions' doing.
-            time.sleep(0.3)
+            r["settle"] = settle()
             r["rss_before_sessions"] = proc_status(pid)
+            canary = Canary()
             control.call("ping_start")
             started = time.perf_counter()
             for d, c in zip(workers, counts, strict=True):
@@ -643,6 +730,9 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             pings = control.call("ping_stop")
             r["pwd_ms"] = latency_summary(pings["latencies"])
             r["ls_ms"] = latency_summary(pings["ls_latencies"])
+            r["stall_ms"], clear = stalls(canary.stop(), pings["ls_starts"],
+                                          pings["ls_latencies"])
+            r["ls_clear_ms"] = latency_summary(clear)
             time.sleep(1.0)
             r["rss_idle"] = proc_status(pid)
             r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_before_sessions"]) / n / 1024
@@ -725,6 +815,10 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
     ("ls of 10 entries during N logins, median (FTP: NLST)", "ms", "ls_ms", "median", 1, False),
     ("ls of 10 entries during N logins, p99", "ms", "ls_ms", "p99", 1, False),
     ("ls of 10 entries during N logins, max", "ms", "ls_ms", "max", 1, False),
+    ("before the logins: waited for the machine to settle", "s", "settle", "seconds", 1, False),
+    ("idle canary process's latest wake-up during N logins", "ms", "stall_ms", "max", 1, False),
+    ("machine stalls (canary >= 10 ms late)", "count", "stall_ms", "stalls", 1, False),
+    ("ls during N logins, max outside machine stalls", "ms", "ls_clear_ms", "max", 1, False),
 ]
 
 
@@ -814,15 +908,18 @@ def main() -> None:
         ("download >= 1.0x pyftpdlib", ratio("download_MBps", pf), at_least(1.0)),
         ("upload >= 0.6x raw", ratio("upload_MBps", raw), at_least(0.6)),
         ("download >= 0.6x raw", ratio("download_MBps", raw), at_least(0.6)),
-        ("memory per idle session <= pyftpdlib's", ratio("mem_per_session_KiB", pf),
-         at_most(1.0)),
+        # the issue sets these two at 1000 idle sessions and at 200 logins
+        ("memory per idle session <= pyftpdlib's, at N = 1000",
+         ratio("mem_per_session_KiB", pf), at_most(1.0) if opts.sessions >= 1000 else None),
         ("N-client upload total <= pyftpdlib's", ratio("clients_upload_s", pf), at_most(1.0)),
         ("N-client download total <= pyftpdlib's", ratio("clients_download_s", pf),
          at_most(1.0)),
-        ("ls max during N logins < 50 ms (ms)",
-         cell("ls of 10 entries during N logins, max", "ftpkit"), lambda v: v < 50.0),
+        ("ls max while 200 clients log in < 50 ms (ms)",
+         cell("ls of 10 entries during N logins, max", "ftpkit"),
+         (lambda v: v < 50.0) if opts.sessions == 200 else None),
     ]
-    targets = [{"target": what, "value": value, "met": None if value is None else ok(value)}
+    targets = [{"target": what, "value": value,
+                "met": None if value is None or ok is None else ok(value)}
                for what, value, ok in checks]
 
     if opts.json:
@@ -856,7 +953,8 @@ def main() -> None:
                                 for i, (c, w) in enumerate(zip(r, widths, strict=True))) + " |")
     print()
     for t in targets:
-        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        verdict = {True: "met", False: "NOT met", None: "not judged at this N"
+                   if t["value"] is not None else "not measured"}[t["met"]]
         print(f"target {t['target']}: {fmt(t['value'], 'ratio')} -> {verdict}")
 
 
@@ -869,5 +967,9 @@ if __name__ == "__main__":
         raw_recv_main(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "--raw-send":
         raw_send_main(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--canary":
+        canary_main()
+    elif len(sys.argv) > 1 and sys.argv[1] == "--spin":
+        spin_main(float(sys.argv[2]))
     else:
         main()
