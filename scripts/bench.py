@@ -17,9 +17,9 @@ pwd/PWD round-trip latency samples. Each repetition starts a fresh server in a f
 directory; figures are medians over the repetitions, and the servers take turns at
 going first. Each single-file figure is itself the median of TRIES transfers per
 repetition. Before each measured transfer the bench writes and deletes as many bytes
-as it will write (see prefault). Before the N logins it waits for the machine to
-settle, and during them a canary process measures the machine's own stalls (see
-CANARY_TICK). Run by hand; not a test.
+as it will write (see prefault). Before the N logins and each single-file figure it
+waits for the machine to settle, and during the logins canary processes measure the
+machine's own stalls (see CANARY_TICK). Run by hand; not a test.
 """
 
 from __future__ import annotations
@@ -58,14 +58,16 @@ DEFAULT_BACKLOG = 1024
 # shared VM one 1 GiB transfer can take twice as long as the next.
 TRIES = 3
 PREFAULT_MARGIN = 64 << 20  # bytes beyond a transfer's own: socket buffers, the heap
-# A canary process sleeps CANARY_TICK at a time and notes each wake-up more than
-# CANARY_LATE late; one STALL or more late is a machine stall. On a VM that hands freed
-# memory back to its host (free page reporting, every 2 s), a loaded machine stalls for
-# 20-40 ms at a time, every process alike, for seconds after gigabytes were freed: after
-# the transfers before the N logins, say (docs/performance.md, "Machine stalls"). So
-# before the logins the bench loads every core and waits, SETTLE_WINDOW at a time (at
-# most SETTLE_MOST), until the canary sees no stall; during them the canary runs again,
-# and ls samples that overlap a stall are counted apart.
+# A canary process on each core (pinned there: the host may take one core and not the
+# other) sleeps CANARY_TICK at a time and notes each wake-up more than CANARY_LATE late;
+# one STALL or more late is a machine stall. On a VM that hands freed memory back to its
+# host (free page reporting, every 2 s), a loaded machine stalls for 20-40 ms at a time,
+# every process alike, for seconds after gigabytes were freed: after the transfers
+# before the N logins, say (docs/performance.md, "Machine stalls"). So before the logins
+# and before each single-file figure (not with --quick) the bench loads every core and
+# waits, SETTLE_WINDOW at a time (at most SETTLE_MOST), until the canaries see no stall;
+# during the logins they run again, and ls samples that overlap a stall are counted
+# apart.
 CANARY_TICK, CANARY_LATE, STALL = 0.001, 0.005, 0.010
 SETTLE_WINDOW, SETTLE_MOST = 2.5, 40.0
 
@@ -116,11 +118,14 @@ def prefault(directory: Path, size: int) -> None:
 
 
 def median_of_tries(out: dict[str, Any], key: str, base: Path, size: int,
-                    once: Callable[[], float]) -> None:
+                    once: Callable[[], float], settled: bool) -> None:
     """
     C{out[key]}: the median MB/s of TRIES transfers of C{size} bytes, each after a
-    prefault; every try is kept in C{out["tries"][key]}. C{once()} gives seconds.
+    prefault, the first once the machine has settled if C{settled}; every try is kept
+    in C{out["tries"][key]}, the wait in C{out["settle"][key]}. C{once()} gives seconds.
     """
+    if settled:
+        out.setdefault("settle", {})[key] = settle()["seconds"]
     tries = []
     for _ in range(TRIES):
         prefault(base, size)
@@ -418,8 +423,11 @@ def driver_main(kind: str, port: int) -> None:
 # The stall canary: a process with nothing to do but wake up every millisecond.
 
 
-def canary_main() -> None:
-    """Until a line arrives on stdin: wake every TICK; then print the late wake-ups."""
+def canary_main(cpu: int) -> None:
+    """On core C{cpu}, until a line arrives on stdin: wake every TICK; then print the
+    late wake-ups."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
     gaps: list[tuple[float, float]] = []
     before = time.perf_counter()
     while not select.select([sys.stdin], [], [], CANARY_TICK)[0]:
@@ -635,20 +643,34 @@ def start_pyftpdlib(work: Path, backlog: int, sessions: int) -> tuple[subprocess
     return proc, int(line)
 
 
+def cpu_seconds(field: int) -> float:
+    """The machine's total of one /proc/stat cpu column (7: steal), in seconds."""
+    with open("/proc/stat") as f:
+        return int(f.readline().split()[1 + field]) / os.sysconf("SC_CLK_TCK")
+
+
 class Canary:
-    """A canary process, from start to L{stop}: the list of its late wake-ups."""
+    """
+    A canary process on each core, from start to L{stop}: their late wake-ups, and the
+    time the host took the VM's cores for others (steal).
+    """
 
     def __init__(self) -> None:
-        self.proc = PROCS.spawn(self_cmd("--canary"), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, text=True)
+        self.procs = [PROCS.spawn(self_cmd("--canary", cpu), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+                      for cpu in sorted(os.sched_getaffinity(0))]
+        self.steal = cpu_seconds(7)
 
     def stop(self) -> list[list[float]]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-        gaps: list[list[float]] = json.loads(self.proc.stdout.readline())["gaps"]
-        self.proc.wait(PHASE_TIMEOUT)
-        return gaps
+        self.steal = cpu_seconds(7) - self.steal
+        gaps: list[list[float]] = []
+        for proc in self.procs:
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            gaps += json.loads(proc.stdout.readline())["gaps"]
+            proc.wait(PHASE_TIMEOUT)
+        return sorted(gaps)
 
 
 def settle() -> dict[str, float | bool]:
@@ -703,7 +725,8 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
 
             def single(key: str, op: str, **args: str) -> None:
                 median_of_tries(r, key, base, size,
-                                lambda: float(control.call(op, **args)["seconds"]))
+                                lambda: float(control.call(op, **args)["seconds"]),
+                                settled=not opts.quick)
 
             single("upload_MBps", "single_put", src=str(source), remote="single.bin")
             single("download_MBps", "single_get", remote="single.bin",
@@ -716,7 +739,7 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             # N logins, all at once, while the control session keeps asking pwd and ls.
             # Memory per session is measured from here: what the transfers above left
             # in the heap is not the sessions' doing.
-            r["settle"] = settle()
+            r["settle_logins"] = settle()
             r["rss_before_sessions"] = proc_status(pid)
             canary = Canary()
             control.call("ping_start")
@@ -732,6 +755,7 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
             r["ls_ms"] = latency_summary(pings["ls_latencies"])
             r["stall_ms"], clear = stalls(canary.stop(), pings["ls_starts"],
                                           pings["ls_latencies"])
+            r["steal_s"] = canary.steal
             r["ls_clear_ms"] = latency_summary(clear)
             time.sleep(1.0)
             r["rss_idle"] = proc_status(pid)
@@ -757,7 +781,7 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run_raw(base: Path, source: Path) -> dict[str, Any]:
+def run_raw(base: Path, source: Path, settled: bool) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="raw-", dir=base))
     try:
         out: dict[str, Any] = {}
@@ -777,7 +801,7 @@ def run_raw(base: Path, source: Path) -> dict[str, Any]:
                 assert result["bytes"] == size, result
                 return float(result["seconds"])
 
-            median_of_tries(out, name, base, size, once)
+            median_of_tries(out, name, base, size, once, settled)
         return out
     finally:
         PROCS.kill_all()
@@ -815,9 +839,11 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
     ("ls of 10 entries during N logins, median (FTP: NLST)", "ms", "ls_ms", "median", 1, False),
     ("ls of 10 entries during N logins, p99", "ms", "ls_ms", "p99", 1, False),
     ("ls of 10 entries during N logins, max", "ms", "ls_ms", "max", 1, False),
-    ("before the logins: waited for the machine to settle", "s", "settle", "seconds", 1, False),
-    ("idle canary process's latest wake-up during N logins", "ms", "stall_ms", "max", 1, False),
-    ("machine stalls (canary >= 10 ms late)", "count", "stall_ms", "stalls", 1, False),
+    ("before the logins: waited for the machine to settle", "s", "settle_logins", "seconds", 1,
+     False),
+    ("idle canaries' (one a core) latest wake-up, N logins", "ms", "stall_ms", "max", 1, False),
+    ("machine stalls (a canary >= 10 ms late)", "count", "stall_ms", "stalls", 1, False),
+    ("CPU time the host took (steal) during N logins", "s", "steal_s", None, 1, False),
     ("ls during N logins, max outside machine stalls", "ms", "ls_clear_ms", "max", 1, False),
 ]
 
@@ -825,7 +851,8 @@ ROWS: list[tuple[str, str, str, str | None, float, bool]] = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="128 MiB, 1 repetition, 50 sessions (under a minute)")
+                        help="128 MiB, 1 repetition, 50 sessions, no settling before "
+                             "each transfer figure (under a minute)")
     parser.add_argument("--sessions", type=int, help="N (default 200; quick 50)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3; quick 1)")
     parser.add_argument("--size", help="single-file size, e.g. 1G (default 1G; quick 128M)")
@@ -868,7 +895,7 @@ def main() -> None:
             for kind in servers[rep % len(servers):] + servers[:rep % len(servers)]:
                 print(f"[rep {rep + 1}/{opts.repeat}] {kind} ...", file=sys.stderr, flush=True)
                 if kind == "raw":
-                    runs[kind].append(run_raw(base, source))
+                    runs[kind].append(run_raw(base, source, not opts.quick))
                 else:
                     runs[kind].append(run_server(kind, opts, base, source, small, rep))
     finally:
@@ -968,7 +995,7 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "--raw-send":
         raw_send_main(sys.argv[2], int(sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--canary":
-        canary_main()
+        canary_main(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--spin":
         spin_main(float(sys.argv[2]))
     else:
