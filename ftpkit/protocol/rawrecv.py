@@ -21,8 +21,8 @@ Rules, as for raw sends: the owner (the framing) stops reading the transport bef
 a run starts and reads again only after it ends; the socket is used through a
 duplicate descriptor; a trip reads C{per_trip} bytes (longer only while no other
 work waits for a thread: L{LONE_TRIP}) and returns early when the socket stays
-empty for C{stall} seconds, and the reactor then waits until the duplicate is
-readable before the next trip.
+empty for C{stall} seconds (at once while other work waits for a thread), and the
+reactor then waits until the duplicate is readable before the next trip.
 
 Public API: none (internal to both ends' transfers).
 """
@@ -125,9 +125,11 @@ class RawReceive:
                     self.failure = e
                     self.stopped = True
             # An empty socket: wait a moment in the thread only if bytes were flowing
-            # this trip (a fast sender); a trickle goes back to the reactor at once,
-            # so that a few threads can serve many slow sessions.
-            if not filled and not self.over and not (self.received and self._readable()):
+            # this trip (a fast sender) and no other work waits for a thread; a
+            # trickle, or any socket while others wait, goes back to the reactor at
+            # once, so that a few threads can serve many sessions.
+            if not filled and not self.over and not (self.received and not self._wanted()
+                                                     and self._readable()):
                 self.blocked = True
                 break
 
@@ -182,6 +184,10 @@ class RawReceive:
         length, kind = HEADER.unpack(header)
         return bool(kind == FrameKind.DATA and 1 <= length <= self.max_frame
                     and length - 1 <= self.remaining)
+
+    def _wanted(self) -> bool:
+        """Does other work wait for a thread?"""
+        return self.has_backlog is not None and self.has_backlog()
 
     def _readable(self) -> bool:
         return waiting.poll(self.sock.fileno(), False, self.stall)

@@ -165,6 +165,22 @@ def test_a_trip_goes_on_past_its_share_only_briefly_and_while_no_other_work_wait
         assert raw.received == 90_000 and raw.blocked
 
 
+@pytest.mark.parametrize("others_wait", [False, True])
+def test_an_empty_socket_is_waited_on_only_while_no_other_work_waits(
+        pair: tuple[socket.socket, socket.socket], others_wait: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = pair
+    body = os.urandom(3000)
+    b.sendall(encode_frame(D, body))
+    waits: list[bool] = []
+    monkeypatch.setattr(RawReceive, "_readable", lambda self: waits.append(True) or False)
+    raw = receiver(a, Sink(), remaining=10 << 20, has_backlog=lambda: others_wait)
+    raw.trip()
+    # the sender has gone quiet: hand back at once if a thread is wanted elsewhere
+    assert raw.received == 3000 and raw.blocked
+    assert waits == ([] if others_wait else [True])
+
+
 def test_run_lets_a_trip_go_on_unless_its_pool_has_work_waiting(
         pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
