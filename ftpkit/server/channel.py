@@ -95,7 +95,8 @@ class Channel:
     def buffer_share(self) -> int:
         """This upload's share of the server's transfer memory, the others counted."""
         factory = self._session.factory
-        uploads = 1 + sum(1 for s in factory.sessions if s.receiving and s is not self._session)
+        others = factory.receiving
+        uploads = 1 + len(others) - (self._session in others)
         share: int = factory.policy.transfer_memory // uploads
         return max(MIN_SHARE, min(HIGH_WATER, share))
 

@@ -42,6 +42,7 @@ class ServerFactory(Factory):
     audit: Audit = field(factory=Audit, kw_only=True)
     limits: Limits = field(factory=Limits, kw_only=True)
     sessions: set[ServerSession] = field(factory=set, init=False)
+    receiving: set[ServerSession] = field(factory=set, init=False)  # those with an upload
     gate: Gate = field(init=False)
     sweep: Sweep = field(init=False)  # every session's login and idle timeouts
     # Logins (commands with checks_password) in flight at once; the rest wait their turn.

@@ -139,7 +139,8 @@ class ServerSession(FrameReceiver):
             self._awaiting_turn = None
             self.factory.password_turns.cancel(self._turn_came)
         self.gate.lost(ConnectionLost("the client went away"))
-        sink, self._sink = self._sink, None
+        sink = self._sink
+        self._set_sink(None)
         if sink is not None:
             sink.lost()
         self._end_login()
@@ -223,11 +224,21 @@ class ServerSession(FrameReceiver):
             self._fatal(ErrorCode.BAD_FRAME, "a request arrived before the end of an upload")
             sink.lost()
             return
-        self._sink, self._sink_id = sink, request_id
+        self._set_sink(sink)
+        self._sink_id = request_id
+
+    def _set_sink(self, sink: IDataSink | None) -> None:
+        """Route data to C{sink} (None: to no one), counted in the factory's C{receiving}."""
+        self._sink = sink
+        if sink is None:
+            self.factory.receiving.discard(self)
+        else:
+            self.factory.receiving.add(self)
 
     def _end_received(self, end: End) -> None:
         if self._sink is not None and end.id == self._sink_id:
-            sink, self._sink = self._sink, None
+            sink = self._sink
+            self._set_sink(None)
             sink.end(end.checksum, end.abort)
         elif self._draining is not None and end.id == self._draining:
             self._draining = None  # the rest of a failed upload is behind us
@@ -354,7 +365,7 @@ class ServerSession(FrameReceiver):
         self.sendMessage(reply)
         self._busy = False
         if self._sink is not None and self._sink_id == request.id:
-            self._sink = None  # answered before its end: drop data until the end comes
+            self._set_sink(None)  # answered before its end: drop data until the end comes
             self._draining = request.id
         channel, self._channel = self._channel, None
         if channel is not None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import blake3
 import pytest
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 
 from ftpkit.protocol.framing import FrameKind
 from ftpkit.server.policy import SessionPolicy
@@ -363,10 +365,10 @@ def test_concurrent_uploads_share_the_transfer_memory(tmp_path: Path) -> None:
     for w in wires:
         w.messages()
         w.login()
-    shares = []
+    shares, rids = [], []
     for i, w in enumerate(wires):
         shares.append(Channel(w.session, 99).buffer_share())
-        start_put(w, f"/f{i}.bin", 10)  # now receiving: counts for the next ones
+        rids.append(start_put(w, f"/f{i}.bin", 10)[0])  # now receiving: counts for the next
     assert shares == [4 * 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024 // 3, 2 * 1024 * 1024]
     many = make_factory(tmp_path / "many", policy=SessionPolicy(transfer_memory=1024 * 1024),
                         limits=many_transfers)
@@ -376,3 +378,9 @@ def test_concurrent_uploads_share_the_transfer_memory(tmp_path: Path) -> None:
         w.login()
         start_put(w, f"/g{i}.bin", 10)
     assert Channel(crowd[0].session, 99).buffer_share() == MIN_SHARE  # never below the floor
+    # an upload that ends, or whose client goes away, no longer counts
+    wires[0].send_data(b"x" * 10)
+    wires[0].send_end(rids[0], sha(b"x" * 10))
+    wires[1].session.connectionLost(Failure(ConnectionDone()))
+    assert factory.receiving == {wires[2].session, wires[3].session}
+    assert Channel(wires[0].session, 99).buffer_share() == 8 * 1024 * 1024 // 3
