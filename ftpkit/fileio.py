@@ -1,6 +1,7 @@
 """
 Blocking file I/O both ends of a transfer use: writing many buffers at once,
-reading a range into memory, and hashing a range of a file.
+reading a range into memory, hashing a range of a file, and buffers to read into
+that are reused from transfer to transfer.
 
 test-case-name: tests.unit.test_transfer
 
@@ -10,6 +11,7 @@ Public API: none (internal).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,3 +64,32 @@ def hash_range(fd: int, hasher: Any, start: int, end: int, short: Callable[[], E
             raise short()
         hasher.update(buffer[:got])
         position += got
+
+
+class BufferPool:
+    """
+    Buffers to read into, kept for reuse when given back (at most C{keep} of each
+    size): N uploads of one frame each then touch a few frames' worth of fresh
+    memory, not N. Thread-safe. Give a buffer back only once nothing reads it.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self._keep = keep
+        self._free: dict[int, list[bytearray]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> memoryview:
+        with self._lock:
+            free = self._free.get(size)
+            if free:
+                return memoryview(free.pop())
+        return memoryview(bytearray(size))
+
+    def give(self, view: memoryview) -> None:
+        """Return the buffer C{view} (or a slice of it) was taken as."""
+        buffer = view.obj
+        assert isinstance(buffer, bytearray)
+        with self._lock:
+            free = self._free.setdefault(len(buffer), [])
+            if len(free) < self._keep:
+                free.append(buffer)

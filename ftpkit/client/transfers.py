@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from ftpkit.client.protocol import ClientProtocol, ConnectionClosed, RemoteError
-from ftpkit.fileio import hash_range, read_exactly, write_all
+from ftpkit.fileio import BufferPool, hash_range, read_exactly, write_all
 from ftpkit.protocol import rawrecv, rawsend
 from ftpkit.storage import checksums
 from ftpkit.transfer import (
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     from ftpkit.client.api import Client
 
 Progress = Callable[[int, int], None]  # (bytes done, total)
+# Frames of direct uploads are read into these, each given back once sent: uploads
+# at once hold a buffer only while a frame is under way (the kernel takes most at
+# once), and a process's later uploads reuse the memory the first ones touched.
+FRAME_BUFFERS = BufferPool()
 Result = dict[str, Any]
 
 
@@ -173,15 +177,15 @@ def _send_direct(protocol: ClientProtocol, fd: int, offset: int, size: int,
     if sock_fd is None:
         return None
     frame = max(1, min(frame, rawsend.FRAME))
-    buffer = memoryview(bytearray(frame))
 
     def read_frame(position: int, length: int) -> memoryview:  # in a thread
-        body = read_exactly(fd, buffer[:length], position,
+        body = read_exactly(fd, FRAME_BUFFERS.take(frame)[:length], position,
                             lambda: rawsend.Changed("the file is shorter than it was"))
         hasher.update(body)
         return body
 
-    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", read=read_frame, frame=frame)
+    return rawsend.RawSend.start(sock_fd, fd, offset, size, b"", read=read_frame,
+                                 release=FRAME_BUFFERS.give, frame=frame)
 
 
 def _hash_fd(fd: int, hasher: checksums.Hasher, end: int) -> None:

@@ -101,6 +101,8 @@ class RawSend:
     # Called in the thread with (position, length) as each frame starts: its body, read
     # into memory (and hashed) by the caller, to be sent instead of the file's bytes.
     read: Callable[[int, int], memoryview] | None = None
+    # Called in the thread with a body from C{read} once all of it is sent.
+    release: Callable[[memoryview], None] | None = None
     # From the thread: whether other work waits for one (then a trip ends at per_trip);
     # None: always end there. L{run} sets the pool's.
     has_backlog: Callable[[], bool] | None = None
@@ -151,8 +153,10 @@ class RawSend:
                 raise Changed("the file is shorter than it was")
             self.position += sent
             self.owed -= sent
-            if not self.owed:
-                self._body = None
+            if not self.owed and self._body is not None:
+                body, self._body = self._body, None
+                if self.release is not None:
+                    self.release(body)
 
     def _may_start_frame(self, start: int, started: float) -> bool:
         """

@@ -97,6 +97,30 @@ def test_with_read_each_frame_sends_the_memory_read_returns(tmp_path: Path, pair
         255 - x for x in data[1000:])
 
 
+def test_a_body_read_is_released_only_once_all_of_it_is_sent(tmp_path: Path, pair: tuple[
+        socket.socket, socket.socket]) -> None:
+    """The uploading client reuses a frame's buffer: never while the kernel still wants it."""
+    a, b = pair
+    size = 16 << 20  # more than the socket takes at once
+    data, fd = random_file(tmp_path, size)
+    bodies: list[memoryview] = []
+    released: list[memoryview] = []
+
+    def read(position: int, length: int) -> memoryview:
+        bodies.append(memoryview(data)[position:position + length])
+        return bodies[-1]
+
+    raw = RawSend.start(a.fileno(), fd, 0, size, b"", frame=8 << 20, read=read,
+                        release=released.append, stall=0.01)
+    raw.trip()  # nobody reads: the first frame is left under way
+    left_under_way = raw.blocked and raw.owed > 0 and released == []
+    got = drain(b) + send_all(raw, fd, b)
+    assert left_under_way
+    assert [len(r) for r in released] == [8 << 20, 8 << 20]
+    assert all(r is body for r, body in zip(released, bodies, strict=True))
+    assert b"".join(body for _, body in parse(got)) == data
+
+
 def test_a_trip_sends_whole_frames_until_its_share_is_sent(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, b = pair

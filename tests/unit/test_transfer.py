@@ -173,3 +173,20 @@ def test_hash_range_hashes_exactly_the_range_and_reports_a_short_file(tmp_path: 
             fileio.hash_range(fd, hashlib.sha256(), 0, len(data) + 1, EOFError)
     finally:
         os.close(fd)
+
+
+def test_a_buffer_pool_reuses_what_is_given_back_and_keeps_only_a_few() -> None:
+    from ftpkit.fileio import BufferPool
+
+    pool = BufferPool(keep=2)
+    first = pool.take(100)
+    assert len(first) == 100
+    pool.give(first[:10])  # a slice gives back the whole buffer
+    again = pool.take(100)
+    assert again.obj is first.obj
+    assert pool.take(100).obj is not first.obj  # in use: a fresh one
+    assert len(pool.take(50)) == 50  # each size its own
+    many = [pool.take(100) for _ in range(4)]
+    for view in many:
+        pool.give(view)
+    assert {id(pool.take(100).obj) for _ in range(3)} & {id(v.obj) for v in many[2:]} == set()
