@@ -22,7 +22,8 @@ a run starts and reads again only after it ends; the socket is used through a
 duplicate descriptor; a trip reads C{per_trip} bytes (longer only while no other
 work waits for a thread: L{LONE_TRIP}) and returns early when the socket stays
 empty for C{stall} seconds (at once while other work waits for a thread), and the
-reactor then waits until the duplicate is readable before the next trip.
+reactor then waits until the duplicate is readable before the next trip (and before
+the first, unless bytes are already there).
 
 Public API: none (internal to both ends' transfers).
 """
@@ -210,13 +211,19 @@ async def run(raw: RawReceive, threads: Any, reactor: Any, go_on: Callable[[], b
     """
     if raw.has_backlog is None:
         raw.has_backlog = threads.has_backlog
+    fd = raw.sock.fileno()
+    # An upload's run starts as its continue goes out, before the client can have sent
+    # anything: the first trip waits for bytes on the reactor, not in a thread.
+    readable = waiting.poll(fd, False, 0)
     try:
         while not raw.over and go_on():
+            if not readable:
+                readable = await waiting.readable(reactor, fd)  # or False after a while
+                continue  # go_on again first: the session may have gone meanwhile
             await threads.run(raw.trip)
             if raw.received:
                 took(raw.received)
-            if raw.blocked and not raw.over and go_on():
-                await waiting.readable(reactor, raw.sock.fileno())  # or a while: go_on again
+            readable = not raw.blocked
     finally:
         raw.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
@@ -228,14 +229,21 @@ def test_handed_back_bytes_parse_as_if_the_framing_had_read_them(
     assert recorder.frames == [(C, b"{}"), (D, b"later")]
 
 
-def test_run_waits_on_the_reactor_while_the_socket_is_empty(
-        pair: tuple[socket.socket, socket.socket]) -> None:
-    a, b = pair
+def running(a: socket.socket, threads: Any = None, go_on: Any = lambda: True,
+            took: Any = lambda n: None) -> tuple[Sink, RawReceive, WaitingReactor, Deferred[None]]:
+    """A run of a receiver expecting 6 bytes on C{a}, started on a fake reactor."""
     sink = Sink()
     raw = receiver(a, sink, remaining=6)
     reactor = WaitingReactor()
+    d = Deferred.fromCoroutine(run(raw, threads or InlineThreads(), reactor, go_on, took))
+    return sink, raw, reactor, d
+
+
+def test_run_waits_on_the_reactor_while_the_socket_is_empty(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
     took: list[int] = []
-    d = Deferred.fromCoroutine(run(raw, InlineThreads(), reactor, lambda: True, took.append))
+    sink, raw, reactor, d = running(a, took=took.append)
     assert not d.called and len(reactor.waiting) == 1
     reactor.advance(RECHECK)  # nothing yet: it looks again and waits on
     assert not d.called and len(reactor.waiting) == 1
@@ -244,6 +252,38 @@ def test_run_waits_on_the_reactor_while_the_socket_is_empty(
     result_of(d)
     assert bytes(sink.data) == b"abcdef" and took == [6] and reactor.waiting == []
     assert raw.sock.fileno() == -1  # the duplicate is closed
+
+
+def test_run_takes_no_thread_until_the_first_bytes_arrive(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """An upload's run starts before the client has heard its continue: no empty trip."""
+    a, b = pair
+    trips: list[object] = []
+
+    class CountingThreads(InlineThreads):
+        def run(self, f: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
+            trips.append(f)
+            return super().run(f, *args, **kwargs)
+
+    sink, _, reactor, d = running(a, CountingThreads())
+    assert trips == [] and len(reactor.waiting) == 1
+    b.sendall(encode_frame(D, b"abcdef"))
+    reactor.waiting[0].doRead()
+    result_of(d)
+    assert len(trips) == 1 and bytes(sink.data) == b"abcdef"
+
+
+def test_bytes_that_arrive_once_the_session_goes_are_not_taken(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    """The wait ends readable, but the session went meanwhile: no trip, bytes untouched."""
+    a, b = pair
+    going = [True]
+    sink, _, reactor, d = running(a, go_on=lambda: going[0])
+    b.sendall(encode_frame(D, b"abcdef"))
+    going[0] = False
+    reactor.waiting[0].doRead()
+    result_of(d)
+    assert bytes(sink.data) == b"" and a.recv(100) == encode_frame(D, b"abcdef")
 
 
 def test_a_silent_peer_is_left_once_the_session_goes(
