@@ -9,15 +9,17 @@ repetition, minutes apart; on a shared VM the machine's pace moves by more than 
 difference between the servers in that time. Here both servers run side by side
 with their N sessions logged in (idle sessions cost neither any CPU), and each round
 measures ftpkit then pyftpdlib, or the other way round, back to back: a pair of
-figures taken under the same load. It prints every round, the medians, and how many
-rounds each server won. Same servers, drivers, settings and prefault as
-scripts/bench (it imports them). Run by hand, after scripts/bench has installed
+figures taken under the same load. It prints every round, the medians, how many
+rounds each server won, and the CPU seconds each server and its drivers spent per
+phase (medians). Same servers, drivers, settings and prefault as scripts/bench (it
+imports them). Run by hand, after scripts/bench has installed
 pyftpdlib; not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -53,7 +55,7 @@ def main() -> None:
             work = base / name
             (work / "homes" / bench.USER).mkdir(parents=True)
             (work / "local").mkdir()
-            _, port = start(work, bench.DEFAULT_BACKLOG, n)
+            server, port = start(work, bench.DEFAULT_BACKLOG, n)
             workers = [bench.Driver(driver, port, work / "drivers.log")
                        for _ in range(opts.workers)]
             counts = [n // opts.workers + (i < n % opts.workers) for i in range(opts.workers)]
@@ -61,18 +63,22 @@ def main() -> None:
                 d.send("login", n=c, total=n)
             for d in workers:
                 d.recv()
-            setups[name] = (work, workers)
+            setups[name] = (work, workers, server.pid)
         times: dict[str, dict[str, list[float]]] = {s: {"put": [], "get": []} for s in SERVERS}
+        cpu: dict[str, dict[str, list[tuple[float, float]]]] = {
+            s: {"put": [], "get": []} for s in SERVERS}
         for r in range(opts.rounds):
             order = list(SERVERS) if r % 2 == 0 else list(reversed(SERVERS))
             for name in order:
-                work, workers = setups[name]
-                bench.prefault(base, n * size)
-                times[name]["put"].append(bench.phase(workers, "put", src=str(source),
-                                                      tag=f"r{r}-w{{i}}"))
-                bench.prefault(base, n * size)
-                times[name]["get"].append(bench.phase(workers, "get", tag=f"r{r}-w{{i}}",
-                                                      dst_dir=str(work / "local")))
+                work, workers, pid = setups[name]
+                pids = [pid] + [w.proc.pid for w in workers]
+                for op, args in (("put", {"src": str(source)}),
+                                 ("get", {"dst_dir": str(work / "local")})):
+                    bench.prefault(base, n * size)
+                    before = [process_cpu(p) for p in pids]
+                    times[name][op].append(bench.phase(workers, op, tag=f"r{r}-w{{i}}", **args))
+                    used = [process_cpu(p) - b for p, b in zip(pids, before, strict=True)]
+                    cpu[name][op].append((used[0], sum(used[1:])))
                 for f in (work / "homes" / bench.USER).glob(f"r{r}-*"):
                     f.unlink()  # keep tmpfs from filling over the rounds
             print(f"round {r + 1}: " + ", ".join(
@@ -85,9 +91,20 @@ def main() -> None:
             print(f"N-client {op}, {n} x {opts.client_file}: median ftpkit {a:.2f} s, "
                   f"pyftpdlib {b:.2f} s, ratio {a / b:.2f}; ftpkit faster in {wins} of "
                   f"{len(ours)} rounds")
+            for name in SERVERS:
+                server_s = statistics.median(c[0] for c in cpu[name][op])
+                drivers_s = statistics.median(c[1] for c in cpu[name][op])
+                print(f"  {name} CPU-s per {op} phase, medians: server {server_s:.2f}, "
+                      f"drivers {drivers_s:.2f}")
     finally:
         bench.PROCS.kill_all()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of process C{pid} so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
