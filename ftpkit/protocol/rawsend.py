@@ -22,9 +22,10 @@ Rules that keep this safe beside Twisted, which owns the socket:
   - each trip to a thread sends C{per_trip} bytes of frames (finishing the frame
     under way; more only while no other work waits for a thread, for at most
     L{ftpkit.protocol.rawrecv.LONE_TRIP}), and returns early when the socket stays
-    full for C{stall} seconds; the reactor then waits until the duplicate is writable (its own epoll
-    registration) before the next trip, so no thread ever waits on a slow client
-    for more than a moment.
+    full for C{stall} seconds (at once while other work waits for a thread); the
+    reactor then waits until the duplicate is writable (its own epoll registration)
+    before the next trip, so no thread ever waits on a slow client for more than a
+    moment.
 
 Public API: none (internal to the server's data channel).
 """
@@ -182,7 +183,9 @@ class RawSend:
         return True
 
     def _writable(self) -> bool:
-        if waiting.poll(self.sock.fileno(), True, self.stall):
+        """Wait a moment in the thread for a full socket to drain, unless others want it."""
+        wanted = self.has_backlog is not None and self.has_backlog()
+        if not wanted and waiting.poll(self.sock.fileno(), True, self.stall):
             return True
         self.blocked = True
         return False

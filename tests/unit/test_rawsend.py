@@ -189,6 +189,26 @@ def test_a_reader_that_stops_reading_ends_the_trip_mid_frame(tmp_path: Path, pai
         os.close(fd)
 
 
+def test_a_full_socket_is_not_waited_on_while_others_wait_for_a_thread(
+        tmp_path: Path, pair: tuple[socket.socket, socket.socket]) -> None:
+    a, _ = pair
+    size = 64 << 20
+    with open(tmp_path / "big", "wb") as f:
+        f.truncate(size)
+    fd = os.open(tmp_path / "big", os.O_RDONLY)
+    polls: list[float] = []
+    raw = RawSend.start(a.fileno(), fd, 0, size, b"", frame=size, stall=60,
+                        has_backlog=lambda: True)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("ftpkit.protocol.waiting.poll", lambda *args: polls.append(args[2]))
+            raw.trip()  # with the poll, a minute's wait on a reader that never reads
+        assert raw.blocked and 0 < raw.position < size and polls == []
+    finally:
+        raw.close()
+        os.close(fd)
+
+
 def test_a_file_shorter_than_the_range_is_reported(tmp_path: Path, pair: tuple[
         socket.socket, socket.socket]) -> None:
     a, _ = pair
