@@ -16,7 +16,9 @@ driver process holds one session for the single-file transfers, the listing and 
 pwd/PWD round-trip latency samples. Each repetition starts a fresh server in a fresh
 directory; figures are medians over the repetitions, and the servers take turns at
 going first. Each single-file figure is itself the median of TRIES transfers per
-repetition. Before each measured transfer the bench writes and deletes as many bytes
+repetition; the plain upload and download (the targets' figures) are taken paired,
+with both servers up and the raw pair ready, one transfer of each in turn (see
+paired_tries). Before each measured transfer the bench writes and deletes as many bytes
 as it will write (see prefault). Before the N logins and each single-file figure it
 waits for the machine to settle, and during the logins canary processes measure the
 machine's own stalls (see CANARY_TICK). Run by hand; not a test.
@@ -697,10 +699,26 @@ def latency_summary(seconds: list[float]) -> dict[str, float]:
             "max": 1000 * lat[-1], "samples": len(lat)}
 
 
-def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
-               small: Path, rep: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix=f"{kind}-{rep}-", dir=base))
-    try:
+SINGLE = {  # single-file figure: (the control driver's op, the remote file)
+    "upload_MBps": ("single_put", "single.bin"),
+    "download_MBps": ("single_get", "single.bin"),
+    "upload_idle_MBps": ("single_put", "single2.bin"),
+    "download_idle_MBps": ("single_get", "single2.bin"),
+}
+
+
+class ServerRun:
+    """
+    One server's part of a repetition. It starts (a fresh server in a fresh directory,
+    and a control session) beside the other server, so that the plain single-file
+    figures can be taken paired (L{paired_tries}); then the rest runs with the other
+    server idle (L{rest}).
+    """
+
+    def __init__(self, kind: str, opts: argparse.Namespace, base: Path, source: Path,
+                 small: Path, rep: int) -> None:
+        self.kind, self.opts, self.base, self.source, self.small = kind, opts, base, source, small
+        self.work = work = Path(tempfile.mkdtemp(prefix=f"{kind}-{rep}-", dir=base))
         home = work / "homes" / USER
         (home / "big").mkdir(parents=True)
         for i in range(LIST_ENTRIES):
@@ -708,104 +726,151 @@ def run_server(kind: str, opts: argparse.Namespace, base: Path, source: Path,
         (home / SMALL_DIR).mkdir()
         for i in range(SMALL_ENTRIES):
             (home / SMALL_DIR / f"note-{i}.txt").write_bytes(b"x" * 100 * i)
-        local = work / "local"
-        local.mkdir()
-        log = work / "drivers.log"
+        self.local = work / "local"
+        self.local.mkdir()
+        self.log = work / "drivers.log"
         start = start_ftpkit if kind == "ftpkit" else start_pyftpdlib
-        server, port = start(work, opts.backlog, opts.sessions)
-        pid = server.pid
-        driver_kind = "ftpkit" if kind == "ftpkit" else "ftplib"
-        r: dict[str, Any] = {"rss_before_login": proc_status(pid)}
-        try:
-            control = Driver(driver_kind, port, log)
-            control.call("login", n=1)
-            time.sleep(0.3)
-            r["rss_start"] = proc_status(pid)
-            size = source.stat().st_size
+        server, self.port = start(work, opts.backlog, opts.sessions)
+        self.pid = server.pid
+        self.driver_kind = "ftpkit" if kind == "ftpkit" else "ftplib"
+        self.r: dict[str, Any] = {"rss_before_login": proc_status(self.pid)}
+        self.control = Driver(self.driver_kind, self.port, self.log)
+        self.control.call("login", n=1)
+        time.sleep(0.3)
+        self.r["rss_start"] = proc_status(self.pid)
 
-            def single(key: str, op: str, **args: str) -> None:
-                median_of_tries(r, key, base, size,
-                                lambda: float(control.call(op, **args)["seconds"]),
-                                settled=not opts.quick)
+    def transfer(self, key: str) -> float:
+        """Seconds for one try of the single-file figure C{key}."""
+        op, remote = SINGLE[key]
+        args = ({"src": str(self.source)} if op == "single_put"
+                else {"dst": str(self.local / remote)})
+        return float(self.control.call(op, remote=remote, **args)["seconds"])
 
-            single("upload_MBps", "single_put", src=str(source), remote="single.bin")
-            single("download_MBps", "single_get", remote="single.bin",
-                   dst=str(local / "single.bin"))
-            r["list_s"] = control.call("ls", path="big")
-            assert r["list_s"]["entries"] == LIST_ENTRIES, r["list_s"]
-            n, w = opts.sessions, min(opts.workers, opts.sessions)
-            workers = [Driver(driver_kind, port, log) for _ in range(w)]
-            counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
-            # N logins, all at once, while the control session keeps asking pwd and ls.
-            # Memory per session is measured from here: what the transfers above left
-            # in the heap is not the sessions' doing.
-            r["settle_logins"] = settle()
-            r["rss_before_sessions"] = proc_status(pid)
-            canary = Canary()
-            control.call("ping_start")
-            started = time.perf_counter()
-            for d, c in zip(workers, counts, strict=True):
-                d.send("login", n=c, total=n)
-            for d in workers:
-                d.recv()
-            r["login_s"] = time.perf_counter() - started
-            r["logins_per_s"] = n / r["login_s"]
-            pings = control.call("ping_stop")
-            r["pwd_ms"] = latency_summary(pings["latencies"])
-            r["ls_ms"] = latency_summary(pings["ls_latencies"])
-            r["stall_ms"], clear = stalls(canary.stop(), pings["ls_starts"],
-                                          pings["ls_latencies"])
-            r["steal_s"] = canary.steal
-            r["ls_clear_ms"] = latency_summary(clear)
-            time.sleep(1.0)
-            r["rss_idle"] = proc_status(pid)
-            r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_before_sessions"]) / n / 1024
-            # The single transfer again, with N idle sessions logged in.
-            single("upload_idle_MBps", "single_put", src=str(source), remote="single2.bin")
-            single("download_idle_MBps", "single_get", remote="single2.bin",
-                   dst=str(local / "single2.bin"))
-            # N clients each upload, then each download, a 10 MiB file.
-            everyone = n * small.stat().st_size
-            with Sampler(pid) as s:
-                prefault(base, everyone)
-                r["clients_upload_s"] = phase(workers, "put", src=str(small), tag="w{i}")
-                prefault(base, everyone)
-                r["clients_download_s"] = phase(workers, "get", tag="w{i}", dst_dir=str(local))
-            r["rss_transfers_peak"] = s.peak
-            r["rss_hwm"] = proc_status(pid, "VmHWM")
-            phase(workers + [control], "quit")
-        finally:
-            PROCS.kill_all()
+    def single(self, key: str) -> None:
+        """The figure C{key} on its own: median_of_tries."""
+        median_of_tries(self.r, key, self.base, self.source.stat().st_size,
+                        lambda: self.transfer(key), settled=not self.opts.quick)
+
+    def rest(self) -> dict[str, Any]:
+        """The listing, the N logins, the single transfers with N idle, the N clients."""
+        r, pid, opts, control = self.r, self.pid, self.opts, self.control
+        r["list_s"] = control.call("ls", path="big")
+        assert r["list_s"]["entries"] == LIST_ENTRIES, r["list_s"]
+        n, w = opts.sessions, min(opts.workers, opts.sessions)
+        workers = [Driver(self.driver_kind, self.port, self.log) for _ in range(w)]
+        counts = [n // w + (1 if i < n % w else 0) for i in range(w)]
+        # N logins, all at once, while the control session keeps asking pwd and ls.
+        # Memory per session is measured from here: what the transfers above left
+        # in the heap is not the sessions' doing.
+        r["settle_logins"] = settle()
+        r["rss_before_sessions"] = proc_status(pid)
+        canary = Canary()
+        control.call("ping_start")
+        started = time.perf_counter()
+        for d, c in zip(workers, counts, strict=True):
+            d.send("login", n=c, total=n)
+        for d in workers:
+            d.recv()
+        r["login_s"] = time.perf_counter() - started
+        r["logins_per_s"] = n / r["login_s"]
+        pings = control.call("ping_stop")
+        r["pwd_ms"] = latency_summary(pings["latencies"])
+        r["ls_ms"] = latency_summary(pings["ls_latencies"])
+        r["stall_ms"], clear = stalls(canary.stop(), pings["ls_starts"],
+                                      pings["ls_latencies"])
+        r["steal_s"] = canary.steal
+        r["ls_clear_ms"] = latency_summary(clear)
+        time.sleep(1.0)
+        r["rss_idle"] = proc_status(pid)
+        r["mem_per_session_KiB"] = (r["rss_idle"] - r["rss_before_sessions"]) / n / 1024
+        # The single transfer again, with N idle sessions logged in.
+        self.single("upload_idle_MBps")
+        self.single("download_idle_MBps")
+        # N clients each upload, then each download, a 10 MiB file.
+        everyone = n * self.small.stat().st_size
+        with Sampler(pid) as s:
+            prefault(self.base, everyone)
+            r["clients_upload_s"] = phase(workers, "put", src=str(self.small), tag="w{i}")
+            prefault(self.base, everyone)
+            r["clients_download_s"] = phase(workers, "get", tag="w{i}",
+                                            dst_dir=str(self.local))
+        r["rss_transfers_peak"] = s.peak
+        r["rss_hwm"] = proc_status(pid, "VmHWM")
+        phase(workers + [control], "quit")
         return r
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
-def run_raw(base: Path, source: Path, settled: bool) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="raw-", dir=base))
+class RawRun:
+    """The raw baseline's part of a repetition: a plain socket copy each way."""
+
+    def __init__(self, base: Path, source: Path) -> None:
+        self.source = source
+        self.work = Path(tempfile.mkdtemp(prefix="raw-", dir=base))
+        self.r: dict[str, Any] = {}
+
+    def transfer(self, key: str) -> float:
+        """Seconds for one copy: the upload sends the source, the download what it wrote."""
+        server_copy = self.work / "server-copy.bin"
+        src, dst = ((self.source, server_copy) if key == "upload_MBps"
+                    else (server_copy, self.work / "client-copy.bin"))
+        recv = PROCS.spawn(self_cmd("--raw-recv", dst), stdout=subprocess.PIPE, text=True)
+        assert recv.stdout is not None
+        port = int(recv.stdout.readline())
+        send = PROCS.spawn(self_cmd("--raw-send", src, port))
+        result = json.loads(recv.stdout.readline())
+        send.wait(PHASE_TIMEOUT)
+        recv.wait(PHASE_TIMEOUT)
+        assert result["bytes"] == self.source.stat().st_size, result
+        return float(result["seconds"])
+
+
+def paired_tries(parties: dict[str, Any], key: str, base: Path, size: int,
+                 settled: bool) -> None:
+    """
+    The single-file figure C{key} for every party, taken in turns: each of TRIES rounds
+    runs one transfer of each (each after a prefault), the order turning round by round,
+    so that a machine whose pace drifts over the minutes weighs on all alike. Each
+    party's C{r[key]} is its median MB/s; every try is kept in C{r["tries"][key]}.
+    """
+    if settled:
+        waited = settle()["seconds"]
+        for party in parties.values():
+            party.r.setdefault("settle", {})[key] = waited
+    names = list(parties)
+    tries: dict[str, list[float]] = {name: [] for name in names}
+    for t in range(TRIES):
+        for name in names[t % len(names):] + names[:t % len(names)]:
+            prefault(base, size)
+            tries[name].append(size / parties[name].transfer(key) / 1e6)
+    for name, party in parties.items():
+        party.r.setdefault("tries", {})[key] = tries[name]
+        party.r[key] = statistics.median(tries[name])
+
+
+def run_repetition(servers: list[str], opts: argparse.Namespace, base: Path, source: Path,
+                   small: Path, rep: int) -> dict[str, dict[str, Any]]:
+    """
+    One repetition: every party set up at once; the single-file upload, then download,
+    paired; then each server's rest in turn, this repetition's first going first.
+    """
+    order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+    parties: dict[str, Any] = {}
     try:
-        out: dict[str, Any] = {}
+        for kind in order:
+            print(f"[rep {rep + 1}/{opts.repeat}] {kind} ...", file=sys.stderr, flush=True)
+            parties[kind] = (RawRun(base, source) if kind == "raw"
+                             else ServerRun(kind, opts, base, source, small, rep))
         size = source.stat().st_size
-        for name, src, dst in (("upload_MBps", source, work / "server-copy.bin"),
-                               ("download_MBps", work / "server-copy.bin",
-                                work / "client-copy.bin")):
-            def once(src: Path = src, dst: Path = dst) -> float:
-                recv = PROCS.spawn(self_cmd("--raw-recv", dst), stdout=subprocess.PIPE,
-                                   text=True)
-                assert recv.stdout is not None
-                port = int(recv.stdout.readline())
-                send = PROCS.spawn(self_cmd("--raw-send", src, port))
-                result = json.loads(recv.stdout.readline())
-                send.wait(PHASE_TIMEOUT)
-                recv.wait(PHASE_TIMEOUT)
-                assert result["bytes"] == size, result
-                return float(result["seconds"])
-
-            median_of_tries(out, name, base, size, once, settled)
-        return out
+        for key in ("upload_MBps", "download_MBps"):
+            paired_tries(parties, key, base, size, settled=not opts.quick)
+        for kind in order:
+            if kind != "raw":
+                parties[kind].rest()
+        return {kind: party.r for kind, party in parties.items()}
     finally:
         PROCS.kill_all()
-        shutil.rmtree(work, ignore_errors=True)
+        for party in parties.values():
+            shutil.rmtree(party.work, ignore_errors=True)
 
 
 def med(runs: list[dict[str, Any]], key: str, sub: str | None = None) -> float | None:
@@ -892,12 +957,8 @@ def main() -> None:
         write_random(small, opts.client_file)
         for rep in range(opts.repeat):
             # each in turn goes first: no server always inherits the others' memory
-            for kind in servers[rep % len(servers):] + servers[:rep % len(servers)]:
-                print(f"[rep {rep + 1}/{opts.repeat}] {kind} ...", file=sys.stderr, flush=True)
-                if kind == "raw":
-                    runs[kind].append(run_raw(base, source, not opts.quick))
-                else:
-                    runs[kind].append(run_server(kind, opts, base, source, small, rep))
+            for kind, r in run_repetition(servers, opts, base, source, small, rep).items():
+                runs[kind].append(r)
     finally:
         PROCS.kill_all()
         shutil.rmtree(base, ignore_errors=True)
