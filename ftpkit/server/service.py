@@ -28,6 +28,14 @@ from twisted.python.threadpool import ThreadPool
 
 from ftpkit.server.shutdown import drain
 
+# New connections a TCP listener takes in one reactor turn. Twisted's accepts up to
+# its numberAccepts (100 at first, 20 more each time all were taken), and each new
+# session's start and hello run in that turn and the next: a burst of 200 connects
+# held every open session's requests for 33 ms, 1000 for 80-120 ms (measured,
+# docs/performance.md). Past this many, the rest wait in the listen backlog until
+# the reactor has served the others once more.
+ACCEPTS_PER_TURN = 16
+
 
 class ThreadPoolService(Service):
     """Runs the pool; at stop, first waits for C{wait_for()} (the sessions' last disk work)."""
@@ -118,6 +126,7 @@ class ListenService(Service):
             self._all_listening, self._listen_failed)
 
     def _listening(self, port: IListeningPort, description: str) -> IListeningPort:
+        pace_accepts(port, ACCEPTS_PER_TURN)
         self.ports.append(port)
         self.log.info("listening on {where} ({address})", where=description,
                       address=port.getHost())
@@ -169,3 +178,19 @@ class ListenService(Service):
         d: Deferred[None] = Deferred()
         self._waiters.append(d)
         return d
+
+
+def pace_accepts(port: Any, most: int) -> None:
+    """
+    Keep C{port} from accepting more than C{most} connections in one reactor turn.
+    Only Twisted's TCP ports (plain and TLS) have the knob; others are left alone.
+    """
+    if not isinstance(getattr(port, "numberAccepts", None), int):
+        return
+    accept = port.doRead
+
+    def doRead() -> Any:
+        port.numberAccepts = min(port.numberAccepts, most)  # Twisted raises it as it goes
+        return accept()
+
+    port.doRead = doRead
