@@ -129,8 +129,7 @@ class RawReceive:
             # this trip (a fast sender) and no other work waits for a thread; a
             # trickle, or any socket while others wait, goes back to the reactor at
             # once, so that a few threads can serve many sessions.
-            if not filled and not self.over and not (self.received and not self._wanted()
-                                                     and self._readable()):
+            if not filled and not self.over and not (self.received and self._readable()):
                 self.blocked = True
                 break
 
@@ -186,12 +185,9 @@ class RawReceive:
         return bool(kind == FrameKind.DATA and 1 <= length <= self.max_frame
                     and length - 1 <= self.remaining)
 
-    def _wanted(self) -> bool:
-        """Does other work wait for a thread?"""
-        return self.has_backlog is not None and self.has_backlog()
-
     def _readable(self) -> bool:
-        return waiting.poll(self.sock.fileno(), False, self.stall)
+        return waiting.poll_unless_wanted(self.sock.fileno(), False, self.stall,
+                                          self.has_backlog)
 
     def close(self) -> None:
         self.sock.close()

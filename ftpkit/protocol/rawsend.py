@@ -183,9 +183,7 @@ class RawSend:
         return True
 
     def _writable(self) -> bool:
-        """Wait a moment in the thread for a full socket to drain, unless others want it."""
-        wanted = self.has_backlog is not None and self.has_backlog()
-        if not wanted and waiting.poll(self.sock.fileno(), True, self.stall):
+        if waiting.poll_unless_wanted(self.sock.fileno(), True, self.stall, self.has_backlog):
             return True
         self.blocked = True
         return False

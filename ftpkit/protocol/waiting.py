@@ -10,6 +10,7 @@ Public API: none (internal).
 from __future__ import annotations
 
 import select
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -74,3 +75,14 @@ def poll(fd: int, writing: bool, timeout: float) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLOUT if writing else select.POLLIN)
     return bool(poller.poll(timeout * 1000))
+
+
+def poll_unless_wanted(fd: int, writing: bool, timeout: float,
+                       has_backlog: Callable[[], bool] | None) -> bool:
+    """
+    Blocking (in a thread): L{poll}, except that while other work waits for a thread
+    (C{has_backlog()}), a thread is not spent waiting on one socket: False at once.
+    """
+    if has_backlog is not None and has_backlog():
+        return False
+    return poll(fd, writing, timeout)

@@ -174,7 +174,7 @@ def test_an_empty_socket_is_waited_on_only_while_no_other_work_waits(
     body = os.urandom(3000)
     b.sendall(encode_frame(D, body))
     waits: list[bool] = []
-    monkeypatch.setattr(RawReceive, "_readable", lambda self: waits.append(True) or False)
+    monkeypatch.setattr("ftpkit.protocol.waiting.poll", lambda *args: waits.append(True) or False)
     raw = receiver(a, Sink(), remaining=10 << 20, has_backlog=lambda: others_wait)
     raw.trip()
     # the sender has gone quiet: hand back at once if a thread is wanted elsewhere
